@@ -1,0 +1,12 @@
+# Warning flags and sanitizers, applied to grpo's own targets only (never to Kokkos or HDF5).
+add_library(grpo_warnings INTERFACE)
+add_library(grpo::warnings ALIAS grpo_warnings)
+target_compile_options(grpo_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${GRPO_ENABLE_WERROR}>>:-Werror>)
+if(GRPO_SANITIZE)
+  string(REPLACE ";" "," _grpo_sanitizers "${GRPO_SANITIZE}")
+  target_compile_options(grpo_warnings INTERFACE -fsanitize=${_grpo_sanitizers} -fno-omit-frame-pointer)
+  target_link_options(grpo_warnings INTERFACE -fsanitize=${_grpo_sanitizers})
+endif()
+install(TARGETS grpo_warnings EXPORT grpoTargets)

@@ -1,0 +1,25 @@
+# Script mode: writes OUTPUT with the git revision of SOURCE_DIR; rewrites only on change.
+set(_rev "unknown")
+find_package(Git QUIET)
+if(GIT_FOUND)
+  execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SOURCE_DIR} rev-parse --short=12 HEAD
+                  OUTPUT_VARIABLE _hash OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE _rc ERROR_QUIET)
+  if(_rc EQUAL 0 AND _hash)
+    set(_rev "${_hash}")
+    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SOURCE_DIR} status --porcelain --untracked-files=no
+                    OUTPUT_VARIABLE _dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    if(_dirty)
+      set(_rev "${_rev}-dirty")
+    endif()
+  endif()
+endif()
+set(_content "// Generated at build time by cmake/GrpoWriteRevision.cmake; do not edit.\n#pragma once\n#define GRPO_GIT_REVISION \"${_rev}\"\n")
+if(EXISTS ${OUTPUT})
+  file(READ ${OUTPUT} _old)
+else()
+  set(_old "")
+endif()
+if(NOT _old STREQUAL _content)
+  file(WRITE ${OUTPUT} "${_content}")
+endif()

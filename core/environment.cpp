@@ -1,0 +1,87 @@
+#include "core/environment.hpp"
+
+#include "core/error.hpp"
+
+#include <Kokkos_Core.hpp>
+
+#if GRPO_ENABLE_MPI
+#include <mpi.h>
+#endif
+
+#include <cstdlib>
+#include <cstring>
+
+namespace grpo::core {
+
+Environment::Environment([[maybe_unused]] int& argc, [[maybe_unused]] char**& argv) {
+#if GRPO_ENABLE_MPI
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    m_mpi_started_here = true;
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &m_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &m_size);
+#endif
+}
+
+Environment::~Environment() {
+  if (m_kokkos_started) {
+    Kokkos::finalize();
+  }
+#if GRPO_ENABLE_MPI
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (m_mpi_started_here && !finalized) {
+    MPI_Finalize();
+  }
+#endif
+}
+
+void Environment::start_kokkos(const std::vector<std::string>& args) {
+  if (m_kokkos_started) {
+    throw InternalError("Environment::start_kokkos called twice");
+  }
+  std::vector<std::string> storage;
+  storage.emplace_back("grpo");
+  for (const auto& arg : args) {
+    if (arg.rfind("--kokkos-", 0) == 0) {
+      storage.push_back(arg);
+    }
+  }
+  std::vector<char*> pointers;
+  for (auto& s : storage) {
+    pointers.push_back(s.data());
+  }
+  pointers.push_back(nullptr);
+  int kargc = static_cast<int>(storage.size());
+  Kokkos::initialize(kargc, pointers.data());
+  m_kokkos_started = true;
+}
+
+void Environment::abort(int code) {
+#if GRPO_ENABLE_MPI
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) {
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+#endif
+  std::_Exit(code);
+}
+
+std::vector<std::string> kokkos_arguments(int argc, const char* const* argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--kokkos-", 9) == 0) {
+      out.emplace_back(argv[i]);
+    }
+  }
+  return out;
+}
+
+} // namespace grpo::core

@@ -1,0 +1,43 @@
+// Environment: the one object per process that starts MPI (when built with it) and Kokkos, and
+// stops them in reverse order. Construct it first in main (and in every test main), keep every
+// View in an inner scope that closes before it is destroyed.
+#pragma once
+
+#include "core/config.hpp"
+
+#include <string>
+#include <vector>
+
+namespace grpo::core {
+
+class Environment {
+public:
+  /// Starts MPI (MPI_THREAD_FUNNELED). Kokkos is started separately by start_kokkos(), after
+  /// the command line has been parsed and validated on every rank.
+  Environment(int& argc, char**& argv);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  /// Starts Kokkos with only the `--kokkos-*` arguments of `args` (our parser owns the rest).
+  void start_kokkos(const std::vector<std::string>& args = {});
+  bool kokkos_started() const noexcept { return m_kokkos_started; }
+
+  /// Rank and size of MPI_COMM_WORLD (0 and 1 without MPI).
+  int world_rank() const noexcept { return m_rank; }
+  int world_size() const noexcept { return m_size; }
+
+  /// Ends the whole job with `code` (MPI_Abort with MPI, std::exit without).
+  [[noreturn]] static void abort(int code);
+
+private:
+  int m_rank = 0;
+  int m_size = 1;
+  bool m_mpi_started_here = false;
+  bool m_kokkos_started = false;
+};
+
+/// Only the `--kokkos-*` arguments of a command line (what Kokkos may see).
+std::vector<std::string> kokkos_arguments(int argc, const char* const* argv);
+
+} // namespace grpo::core

@@ -1,0 +1,58 @@
+// Communicator: owns a duplicated MPI communicator (library traffic never mixes with the
+// caller's) and offers the few typed collectives the solver needs, on host buffers. Built
+// without MPI it is a one-rank communicator whose collectives are identities.
+#pragma once
+
+#include "core/config.hpp"
+
+#if GRPO_ENABLE_MPI
+#include <mpi.h>
+#endif
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace grpo::solver {
+
+class Communicator {
+public:
+  /// A duplicate of MPI_COMM_WORLD (or the serial communicator).
+  Communicator();
+#if GRPO_ENABLE_MPI
+  /// A duplicate of `comm`.
+  explicit Communicator(MPI_Comm comm);
+  /// The duplicated communicator, e.g. for parallel HDF5.
+  MPI_Comm native() const { return *m_comm; }
+#endif
+
+  int rank() const noexcept { return m_rank; }
+  int size() const noexcept { return m_size; }
+  bool is_root() const noexcept { return m_rank == 0; }
+
+  /// In-place element-wise sums over all ranks.
+  void allreduce_sum(double* data, std::size_t count) const;
+  void allreduce_sum(std::int64_t* data, std::size_t count) const;
+  void allreduce_sum(std::vector<double>& data) const { allreduce_sum(data.data(), data.size()); }
+  double allreduce_max(double value) const;
+  double allreduce_min(double value) const;
+  std::int64_t allreduce_min(std::int64_t value) const;
+  std::int64_t allreduce_max(std::int64_t value) const;
+  /// True on every rank when `flag` is true on at least one.
+  bool any(bool flag) const;
+
+  void broadcast(std::vector<double>& data, int root = 0) const;
+  void broadcast(std::string& text, int root = 0) const;
+  void broadcast(std::int64_t& value, int root = 0) const;
+  void barrier() const;
+
+private:
+#if GRPO_ENABLE_MPI
+  std::shared_ptr<MPI_Comm> m_comm;
+#endif
+  int m_rank = 0;
+  int m_size = 1;
+};
+
+} // namespace grpo::solver

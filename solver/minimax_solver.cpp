@@ -1,0 +1,509 @@
+#include "solver/minimax_solver.hpp"
+
+#include "core/error.hpp"
+#include "core/kokkos_compat.hpp"
+#include "core/rng.hpp"
+#include "solver/loss_kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace grpo::solver {
+
+namespace {
+
+double norm2(const std::vector<double>& v) {
+  double s = 0.0;
+  for (double x : v) {
+    s += x * x;
+  }
+  return std::sqrt(s);
+}
+
+/// Sufficient statistics of one group piece: [S (d*d), b (d), q] for IPO targets t_i.
+struct IpoStatistics {
+  using value_type = double[];
+  using size_type = unsigned;
+  Kokkos::View<const float**, MemSpace> m_z;
+  Kokkos::View<const float*, MemSpace> m_ref;
+  index_t m_begin;
+  int m_dim;
+  double m_target;
+  unsigned value_count;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const index_t k, value_type sums) const {
+    const index_t i = m_begin + k;
+    const double t = m_target + static_cast<double>(m_ref(i));
+    for (int a = 0; a < m_dim; ++a) {
+      const double za = static_cast<double>(m_z(i, a));
+      for (int b = 0; b < m_dim; ++b) {
+        sums[a * m_dim + b] += za * static_cast<double>(m_z(i, b));
+      }
+      sums[m_dim * m_dim + a] += t * za;
+    }
+    sums[m_dim * m_dim + m_dim] += t * t;
+  }
+  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
+    for (unsigned j = 0; j < value_count; ++j) {
+      sums[j] = 0.0;
+    }
+  }
+  KOKKOS_INLINE_FUNCTION void join(GRPO_REDUCE_VOLATILE value_type dst,
+                                   const GRPO_REDUCE_VOLATILE value_type src) const {
+    for (unsigned j = 0; j < value_count; ++j) {
+      dst[j] += src[j];
+    }
+  }
+};
+
+} // namespace
+
+std::vector<double> MinimaxSolver::initial_theta(const SolverConfig& config, int dim) {
+  std::vector<double> theta(dim);
+  for (int j = 0; j < dim; ++j) {
+    theta[j] = config.param_limit *
+               rng::to_unit(rng::hash(config.seed, rng::kStreamThetaInit,
+                                      static_cast<std::uint64_t>(j)));
+  }
+  return theta;
+}
+
+MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
+                             const policies::PreferenceSplit& train, std::vector<double> theta0)
+    : m_config(std::move(config))
+    , m_comm(std::move(comm))
+    , m_train(train)
+    , m_policy(train.feature_dim)
+    , m_num_groups(train.num_groups())
+    , m_dim(train.feature_dim)
+    , m_total(train.total_rows()) {
+  for (int g = 0; g < m_num_groups; ++g) {
+    m_group_sizes.push_back(train.group_size(g));
+  }
+  m_config.validate(m_group_sizes);
+  if (static_cast<int>(theta0.size()) != m_dim) {
+    throw ConfigError("option --theta-init: " + std::to_string(theta0.size()) +
+                      " values given, the policy has " + std::to_string(m_dim) + " parameters");
+  }
+  for (std::size_t j = 0; j < theta0.size(); ++j) {
+    if (!std::isfinite(theta0[j])) {
+      throw ConfigError("option --theta-init: entry " + std::to_string(j) + " is " +
+                        format_double(theta0[j]) + " (expected finite values)");
+    }
+  }
+  m_batch = m_config.effective_batch(m_total);
+  m_full_batch = m_config.sampling == Sampling::CodeBatch && m_batch == m_total;
+  if (!m_full_batch) {
+    const bool weighted = m_config.sampling == Sampling::CodeBatch &&
+                          m_config.batch_mode == BatchMode::GroupWeighted &&
+                          m_config.weight_rule() != WeightRule::ImportanceSampling;
+    m_sampler = BatchSampler(m_config.seed, train.offsets, weighted, m_batch);
+  }
+
+  const auto adj = expand_per_group(m_config.adj, m_num_groups, "adj");
+  m_adj.resize(m_num_groups);
+  for (int g = 0; g < m_num_groups; ++g) {
+    m_adj[g] = adj[g] / std::sqrt(static_cast<double>(m_group_sizes[g]));
+  }
+
+  // Initial / frozen group weights.
+  std::vector<double> alpha0(m_num_groups, 1.0 / m_num_groups);
+  switch (m_config.weight_rule()) {
+  case WeightRule::Erm:
+    for (int g = 0; g < m_num_groups; ++g) {
+      alpha0[g] = static_cast<double>(m_group_sizes[g]) / static_cast<double>(m_total);
+    }
+    m_fixed_alpha = alpha0;
+    break;
+  case WeightRule::ImportanceSampling: {
+    std::vector<double> w(m_num_groups);
+    if (m_config.is_weights.empty()) {
+      for (int g = 0; g < m_num_groups; ++g) {
+        w[g] = 1.0 / static_cast<double>(m_group_sizes[g]);
+      }
+    } else {
+      w = expand_per_group(m_config.is_weights, m_num_groups, "is-weights");
+    }
+    double sum = 0.0;
+    for (double v : w) {
+      sum += v;
+    }
+    for (int g = 0; g < m_num_groups; ++g) {
+      alpha0[g] = w[g] / sum;
+    }
+    m_fixed_alpha = alpha0;
+    break;
+  }
+  case WeightRule::Robust:
+    break;
+  }
+  m_log_alpha.resize(m_num_groups);
+  for (int g = 0; g < m_num_groups; ++g) {
+    m_log_alpha[g] = std::log(alpha0[g]);
+  }
+  m_alpha_avg.assign(m_num_groups, 0.0);
+  m_theta_avg.assign(m_dim, 0.0);
+
+  m_theta_host = HostView1<double>("grpo::solver::theta_host", m_dim);
+  set_theta(theta0);
+
+  m_piece_sums.resize(m_dim + 1);
+  m_group_grad.resize(static_cast<std::size_t>(m_num_groups) * m_dim);
+  if (m_config.closed_form) {
+    compute_sufficient_statistics();
+  }
+}
+
+std::vector<double> MinimaxSolver::alpha() const {
+  std::vector<double> a(m_num_groups);
+  for (int g = 0; g < m_num_groups; ++g) {
+    a[g] = std::exp(m_log_alpha[g]);
+  }
+  return a;
+}
+
+std::vector<double> MinimaxSolver::weights() const {
+  if (m_config.weight_rule() == WeightRule::Erm) {
+    return m_fixed_alpha;
+  }
+  const auto a = alpha();
+  std::vector<double> w(m_num_groups);
+  const double chi = m_config.chi;
+  for (int g = 0; g < m_num_groups; ++g) {
+    w[g] = (1.0 - chi) / m_num_groups + chi * a[g];
+  }
+  return w;
+}
+
+void MinimaxSolver::set_theta(const std::vector<double>& theta) {
+  m_theta = theta;
+  for (int j = 0; j < m_dim; ++j) {
+    m_theta_host(j) = theta[j];
+  }
+  Kokkos::deep_copy(m_policy.params(), m_theta_host);
+}
+
+void MinimaxSolver::update_alpha(const std::vector<double>& loss_estimate,
+                                 const std::vector<bool>& active, double eta_alpha) {
+  // log alpha_g += eta chi L_g for groups present in the batch, then log-sum-exp normalise.
+  for (int g = 0; g < m_num_groups; ++g) {
+    if (active[g]) {
+      m_log_alpha[g] += eta_alpha * m_config.chi * loss_estimate[g];
+    }
+  }
+  const double top = *std::max_element(m_log_alpha.begin(), m_log_alpha.end());
+  double sum = 0.0;
+  for (double la : m_log_alpha) {
+    sum += std::exp(la - top);
+  }
+  const double log_norm = top + std::log(sum);
+  for (double& la : m_log_alpha) {
+    la -= log_norm;
+  }
+}
+
+void MinimaxSolver::update_averages() {
+  const double inv = 1.0 / static_cast<double>(m_iteration);
+  for (int j = 0; j < m_dim; ++j) {
+    m_theta_avg[j] += (m_theta[j] - m_theta_avg[j]) * inv;
+  }
+  const auto a = alpha();
+  for (int g = 0; g < m_num_groups; ++g) {
+    m_alpha_avg[g] += (a[g] - m_alpha_avg[g]) * inv;
+  }
+}
+
+void MinimaxSolver::check_finite(const std::vector<double>& values, const char* what,
+                                 bool per_group) const {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw NumericalError(std::string("non-finite ") + what + " at iteration " +
+                           std::to_string(m_iteration) + (per_group ? ", group " : ", entry ") +
+                           std::to_string(i) + ": " + format_double(values[i]) +
+                           " (step-theta " + format_double(m_config.step_theta) +
+                           ", step-alpha " + format_double(m_config.step_alpha) +
+                           "); try smaller step sizes");
+    }
+  }
+}
+
+StepReport MinimaxSolver::step() {
+  core::ProfilingRegion region("grpo::solver::step");
+  StepReport report;
+  report.iteration = m_iteration;
+  if (m_config.closed_form) {
+    closed_form_step(report);
+  } else {
+    gradient_step(report);
+  }
+  ++m_iteration;
+  update_averages();
+  if (report.empty_groups > 0) {
+    ++m_empty_group_steps;
+  }
+  if (report.singular) {
+    ++m_singular_solves;
+  }
+  return report;
+}
+
+void MinimaxSolver::gradient_step(StepReport& report) {
+  const int k_groups = m_num_groups;
+  const int d = m_dim;
+  const index_t t = m_iteration;
+  const auto rule = m_config.weight_rule();
+  const bool paper = m_config.sampling == Sampling::PaperSingle;
+  const double batch = static_cast<double>(m_batch);
+
+  // 1. The batch: group counts n_g (host, identical everywhere) and the device row draw.
+  if (m_full_batch) {
+    m_counts = m_group_sizes;
+  } else {
+    m_sampler.draw_rows(t);
+    m_sampler.count_groups(t, m_counts);
+  }
+
+  // 2.-3. One fused pass per local group piece: loss sums and gradient sums.
+  std::fill(m_group_grad.begin(), m_group_grad.end(), 0.0);
+  std::vector<double> reduced(static_cast<std::size_t>(k_groups) + d, 0.0);
+  const auto margins = m_policy.margins(m_train);
+  with_loss(m_config.loss(), m_config.beta, [&](auto loss) {
+    for (const auto& piece : m_train.pieces) {
+      if (m_full_batch) {
+        reduce_loss_gradient(ExecSpace(), "grpo::solver::step::loss_gradient", margins, loss,
+                             ContiguousRows{piece.local_begin}, piece.size(), d, true,
+                             m_piece_sums.data());
+      } else {
+        reduce_loss_gradient(ExecSpace(), "grpo::solver::step::loss_gradient_sampled", margins,
+                             loss,
+                             SampledRows{m_sampler.rows(), piece.global_begin, piece.global_end,
+                                         piece.local_begin},
+                             m_batch, d, true, m_piece_sums.data());
+      }
+      reduced[piece.group] += m_piece_sums[0];
+      double* grad = m_group_grad.data() + static_cast<std::size_t>(piece.group) * d;
+      for (int j = 0; j < d; ++j) {
+        grad[j] += m_piece_sums[1 + j];
+        reduced[k_groups + j] += m_piece_sums[1 + j];
+      }
+    }
+  });
+
+  // Allreduce #1: the K group loss sums and the unweighted gradient sum (K + d values).
+  m_comm.allreduce_sum(reduced);
+  std::vector<double> loss_sum(reduced.begin(), reduced.begin() + k_groups);
+  check_finite(loss_sum, "group loss", true);
+
+  // 4. Unweighted batch-mean gradient for bookkeeping and the AdaGrad accumulator (§2.2, 4).
+  std::vector<double> unweighted(d);
+  for (int j = 0; j < d; ++j) {
+    unweighted[j] = reduced[k_groups + j] / batch + 2.0 * m_config.l2 * m_theta[j];
+  }
+  report.grad_norm = norm2(unweighted);
+  m_adagrad += report.grad_norm * report.grad_norm;
+  const double root_h = std::sqrt(m_adagrad);
+  report.step_alpha = m_config.step_alpha;
+  report.step_theta = m_config.step_theta;
+  if (root_h > 0) {
+    if (m_config.exp_adaptive > 0) {
+      report.step_alpha = m_config.step_alpha * m_config.exp_adaptive / root_h;
+    }
+    if (m_config.ada_coef > 0) {
+      report.step_theta = m_config.ada_coef / root_h;
+    }
+  }
+
+  // Group-loss estimates: batch group means (code_batch) or N/N_g-weighted sums (paper_single).
+  std::vector<bool> active(k_groups);
+  report.batch_loss.assign(k_groups, std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> alpha_signal(k_groups, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    active[g] = m_counts[g] > 0;
+    if (!active[g]) {
+      ++report.empty_groups;
+      if (paper) {
+        report.batch_loss[g] = 0.0;
+      }
+      continue;
+    }
+    if (paper) {
+      const double importance = static_cast<double>(m_total) / m_group_sizes[g];
+      report.batch_loss[g] = importance * loss_sum[g] / batch;
+    } else {
+      report.batch_loss[g] = loss_sum[g] / static_cast<double>(m_counts[g]);
+    }
+    alpha_signal[g] = report.batch_loss[g] + m_adj[g];
+  }
+  if (paper) {
+    report.empty_groups = 0; // absent groups are part of Algorithm 1, not a fault
+  }
+
+  // 5. Mirror ascent on alpha (robust methods only), in the log domain.
+  if (rule == WeightRule::Robust) {
+    update_alpha(alpha_signal, active, report.step_alpha);
+  }
+
+  // 6.-7. Per-group gradient coefficients with the new weights.
+  const auto w = weights();
+  std::vector<double> coeff(k_groups, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    if (!active[g]) {
+      continue;
+    }
+    if (rule == WeightRule::Erm) {
+      coeff[g] = 1.0 / batch;
+    } else if (paper) {
+      coeff[g] = (static_cast<double>(m_total) / m_group_sizes[g]) * w[g] / batch;
+    } else if (rule == WeightRule::Robust ||
+               m_config.is_normalization == IsNormalization::Group) {
+      coeff[g] = w[g] / static_cast<double>(m_counts[g]);
+    } else {
+      coeff[g] = w[g] / batch;
+    }
+  }
+  std::vector<double> applied(d, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    if (coeff[g] == 0.0) {
+      continue;
+    }
+    const double* grad = m_group_grad.data() + static_cast<std::size_t>(g) * d;
+    for (int j = 0; j < d; ++j) {
+      applied[j] += coeff[g] * grad[j];
+    }
+  }
+  // Allreduce #2: the weighted gradient (d values).
+  m_comm.allreduce_sum(applied);
+
+  // 8.-10. Theta step (L2 added once), optional projection on the L2 ball.
+  std::vector<double> theta = m_theta;
+  for (int j = 0; j < d; ++j) {
+    theta[j] -= report.step_theta * (applied[j] + 2.0 * m_config.l2 * m_theta[j]);
+  }
+  if (m_config.projection_radius > 0) {
+    const double norm = norm2(theta);
+    if (norm > m_config.projection_radius) {
+      for (double& x : theta) {
+        x *= m_config.projection_radius / norm;
+      }
+    }
+  }
+  check_finite(theta, "parameter theta", false);
+  set_theta(theta);
+}
+
+void MinimaxSolver::compute_sufficient_statistics() {
+  const int d = m_dim;
+  const int k_groups = m_num_groups;
+  const std::size_t per_group = static_cast<std::size_t>(d) * d + d + 1;
+  std::vector<double> stats(per_group * k_groups, 0.0);
+  std::vector<double> piece(per_group);
+  for (const auto& p : m_train.pieces) {
+    IpoStatistics functor{m_train.z,          m_train.ref_logratio, p.local_begin, d,
+                          0.5 / m_config.beta, static_cast<unsigned>(per_group)};
+    Kokkos::parallel_reduce(
+        "grpo::solver::closed_form::statistics",
+        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, p.size()),
+        functor, piece.data());
+    for (std::size_t j = 0; j < per_group; ++j) {
+      stats[per_group * p.group + j] += piece[j];
+    }
+  }
+  m_comm.allreduce_sum(stats);
+  m_gram.assign(k_groups, dense::Matrix(static_cast<std::size_t>(d) * d));
+  m_moment.assign(k_groups, std::vector<double>(d));
+  m_target_sq.assign(k_groups, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    const double* s = stats.data() + per_group * g;
+    std::copy(s, s + static_cast<std::size_t>(d) * d, m_gram[g].begin());
+    std::copy(s + static_cast<std::size_t>(d) * d, s + static_cast<std::size_t>(d) * d + d,
+              m_moment[g].begin());
+    m_target_sq[g] = s[static_cast<std::size_t>(d) * d + d];
+  }
+}
+
+void MinimaxSolver::closed_form_step(StepReport& report) {
+  const int d = m_dim;
+  const int k_groups = m_num_groups;
+  const auto rule = m_config.weight_rule();
+  report.step_alpha = m_config.step_alpha;
+  report.step_theta = 0.0;
+
+  // Group losses and the unweighted mean gradient at the current theta, from the statistics.
+  std::vector<double> loss(k_groups);
+  std::vector<double> mean_grad(d, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    double quad = 0.0;
+    double lin = 0.0;
+    for (int a = 0; a < d; ++a) {
+      double row = 0.0;
+      for (int b = 0; b < d; ++b) {
+        row += m_gram[g][a * d + b] * m_theta[b];
+      }
+      quad += m_theta[a] * row;
+      lin += m_moment[g][a] * m_theta[a];
+      mean_grad[a] += 2.0 * (row - m_moment[g][a]);
+    }
+    loss[g] = (quad - 2.0 * lin + m_target_sq[g]) / static_cast<double>(m_group_sizes[g]);
+  }
+  for (int a = 0; a < d; ++a) {
+    mean_grad[a] /= static_cast<double>(m_total);
+  }
+  check_finite(loss, "group loss", true);
+  report.grad_norm = norm2(mean_grad);
+  report.batch_loss = loss;
+
+  if (rule == WeightRule::Robust) {
+    std::vector<double> signal(k_groups);
+    for (int g = 0; g < k_groups; ++g) {
+      signal[g] = loss[g];
+      if (m_config.alpha_loss_norm == AlphaLossNorm::CodeDouble) {
+        signal[g] /= static_cast<double>(m_group_sizes[g]);
+      }
+      signal[g] += m_adj[g];
+    }
+    update_alpha(signal, std::vector<bool>(k_groups, true), report.step_alpha);
+  }
+
+  // theta = argmin sum_g v_g sum_{i in g} (z_i^T theta - t_i)^2 + ridge ||theta||^2.
+  const auto w = weights();
+  dense::Matrix a(static_cast<std::size_t>(d) * d, 0.0);
+  std::vector<double> b(d, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    double v = 1.0;
+    if (rule != WeightRule::Erm) {
+      v = w[g];
+      if (m_config.closed_form_weights == ClosedFormWeights::Paper) {
+        v /= static_cast<double>(m_group_sizes[g]);
+      }
+    }
+    for (std::size_t e = 0; e < a.size(); ++e) {
+      a[e] += v * m_gram[g][e];
+    }
+    for (int j = 0; j < d; ++j) {
+      b[j] += v * m_moment[g][j];
+    }
+  }
+  for (int j = 0; j < d; ++j) {
+    a[static_cast<std::size_t>(j) * d + j] += m_config.ridge;
+  }
+  std::vector<double> theta;
+  if (!dense::cholesky_solve(a, b, d, theta)) {
+    dense::pseudo_inverse_solve(a, b, d, theta);
+    report.singular = true;
+  }
+  check_finite(theta, "parameter theta", false);
+  double residual = 0.0;
+  for (int i = 0; i < d; ++i) {
+    double r = -b[i];
+    for (int j = 0; j < d; ++j) {
+      r += a[static_cast<std::size_t>(i) * d + j] * theta[j];
+    }
+    residual += r * r;
+  }
+  report.live_grad = std::sqrt(residual);
+  set_theta(theta);
+}
+
+} // namespace grpo::solver

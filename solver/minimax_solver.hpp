@@ -1,0 +1,106 @@
+// MinimaxSolver: the GRPO step for a log-linear policy (ALGORITHM.md §2-§4). One object holds
+// theta (device), log alpha, the AdaGrad accumulator and the averaged iterates; step() performs
+// one update of the configured method. Every rank holds identical state: group loss sums and
+// gradients are combined with Allreduce, alpha is updated redundantly in the log domain.
+#pragma once
+
+#include "policies/log_linear_policy.hpp"
+#include "policies/preference_batch.hpp"
+#include "solver/batch_sampler.hpp"
+#include "solver/communicator.hpp"
+#include "solver/dense.hpp"
+#include "solver/solver_config.hpp"
+
+#include <vector>
+
+namespace grpo::solver {
+
+/// What one update did (the "cur_*" quantities of ALGORITHM.md §6.1).
+struct StepReport {
+  index_t iteration = 0;          ///< 0-based index of the update just made
+  std::vector<double> batch_loss; ///< the group-loss estimate that drove alpha (NaN: absent)
+  double grad_norm = 0.0;         ///< ||unweighted batch-mean gradient (+ 2 l2 theta)||
+  double step_theta = 0.0;        ///< effective eta_theta of this step
+  double step_alpha = 0.0;        ///< effective eta_alpha of this step
+  double live_grad = 0.0;         ///< closed form: residual of the solve (0 in gradient mode)
+  int empty_groups = 0;           ///< groups with no sample in this step's batch
+  bool singular = false;          ///< closed form fell back to the pseudo-inverse
+};
+
+class MinimaxSolver {
+public:
+  /// `train` is this rank's share of the training split; `theta0` has feature_dim entries.
+  MinimaxSolver(SolverConfig config, Communicator comm, const policies::PreferenceSplit& train,
+                std::vector<double> theta0);
+
+  /// theta_0 ~ U[0, param_limit]^dim from the counter-based stream of config.seed (§2.4).
+  static std::vector<double> initial_theta(const SolverConfig& config, int dim);
+
+  StepReport step();
+
+  const SolverConfig& config() const { return m_config; }
+  const Communicator& comm() const { return m_comm; }
+  const policies::LogLinearPolicy& policy() const { return m_policy; }
+  int num_groups() const { return m_num_groups; }
+  int dim() const { return m_dim; }
+  index_t iterations_done() const { return m_iteration; }
+
+  const std::vector<double>& theta() const { return m_theta; }
+  const std::vector<double>& log_alpha() const { return m_log_alpha; }
+  std::vector<double> alpha() const;
+  /// Mixing weights w_g = (1 - chi)/K + chi alpha_g (ERM: N_g / N).
+  std::vector<double> weights() const;
+  const std::vector<double>& theta_avg() const { return m_theta_avg; }
+  const std::vector<double>& alpha_avg() const { return m_alpha_avg; }
+  double adagrad_sum() const { return m_adagrad; }
+  index_t empty_group_steps() const { return m_empty_group_steps; }
+  index_t singular_solves() const { return m_singular_solves; }
+  const std::vector<index_t>& group_sizes() const { return m_group_sizes; }
+
+private:
+  void gradient_step(StepReport& report);
+  void closed_form_step(StepReport& report);
+  void compute_sufficient_statistics();
+  void update_alpha(const std::vector<double>& loss_estimate, const std::vector<bool>& active,
+                    double eta_alpha);
+  void set_theta(const std::vector<double>& theta);
+  void update_averages();
+  void check_finite(const std::vector<double>& values, const char* what, bool per_group) const;
+
+  SolverConfig m_config;
+  Communicator m_comm;
+  const policies::PreferenceSplit& m_train;
+  policies::LogLinearPolicy m_policy;
+  int m_num_groups = 0;
+  int m_dim = 0;
+  index_t m_total = 0;
+  index_t m_batch = 0;
+  bool m_full_batch = true;
+  std::vector<index_t> m_group_sizes;
+  std::vector<double> m_adj;          ///< C_g / sqrt(N_g)
+  std::vector<double> m_fixed_alpha;  ///< frozen weights of ERM / IS
+  BatchSampler m_sampler;
+
+  std::vector<double> m_theta;
+  HostView1<double> m_theta_host; ///< staging buffer for the device copy
+  std::vector<double> m_log_alpha;
+  std::vector<double> m_theta_avg;
+  std::vector<double> m_alpha_avg;
+  double m_adagrad = 0.0;
+  index_t m_iteration = 0;
+  index_t m_empty_group_steps = 0;
+  index_t m_singular_solves = 0;
+
+  // Closed-form sufficient statistics per group: S_g (d x d), b_g (d), q_g, with targets
+  // t_i = 1/(2 beta) + ref_i: L_g = (theta^T S_g theta - 2 b_g^T theta + q_g) / N_g.
+  std::vector<dense::Matrix> m_gram;
+  std::vector<std::vector<double>> m_moment;
+  std::vector<double> m_target_sq;
+
+  // Scratch reused every step.
+  std::vector<double> m_piece_sums;
+  std::vector<double> m_group_grad; ///< K x d local per-group gradient sums
+  std::vector<index_t> m_counts;
+};
+
+} // namespace grpo::solver

@@ -1,0 +1,62 @@
+// Trainer: the training loop of ALGORITHM.md §2.5 around a MinimaxSolver. After the update of
+// step t it evaluates every metric when t % trace_every == 0, and once more after the last step,
+// and hands each record to a sink (the HDF5 trace writer, a progress printer, a test). Every rank
+// runs the same loop (metrics are collective); sinks decide who writes.
+#pragma once
+
+#include "solver/metrics.hpp"
+#include "solver/minimax_solver.hpp"
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace grpo::solver {
+
+/// One row of a trace. Vector quantities have K (per group) or P (theta) entries.
+struct TraceRecord {
+  index_t iteration = 0;
+  double wall_seconds = 0.0;
+  std::vector<double> alpha;         ///< group weights after the update
+  std::vector<double> weights;       ///< mixing weights w_g
+  std::vector<double> train_loss;    ///< L_g(theta) on the full training split
+  std::vector<double> val_loss;      ///< L_g(theta) on the validation split (if any)
+  std::vector<double> batch_loss;    ///< the estimate that drove this update
+  double worst_train_loss = 0.0;
+  double worst_val_loss = 0.0;
+  double objective = 0.0;            ///< (1-chi) mean_g L_g + chi max_g L_g + l2 ||theta||^2
+  std::vector<double> reward_error;     ///< relative, argmax policy (if the truth is known)
+  std::vector<double> reward_error_abs; ///< absolute
+  double max_reward_error = 0.0;
+  std::vector<double> kl;
+  double max_kl = 0.0;
+  std::vector<double> theta;
+  double grad_norm = 0.0;
+  double param_norm = 0.0;
+  double step_theta = 0.0;
+  double step_alpha = 0.0;
+  double live_grad = 0.0;
+  double empty_group_steps = 0.0;
+
+  /// Named columns (iteration excluded) in a fixed order; absent metrics are left out.
+  std::vector<std::pair<std::string, std::vector<double>>> columns() const;
+};
+
+struct TrainingData {
+  const policies::PreferenceSplit* train = nullptr;
+  const policies::PreferenceSplit* val = nullptr; ///< optional
+  const RewardEnvironment* env = nullptr;         ///< optional
+};
+
+using RecordSink = std::function<void(const TraceRecord&)>;
+
+/// Evaluates every metric at the solver's current state (collective).
+TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, index_t iteration,
+                     double wall_seconds);
+
+/// Runs config.iterations steps; calls `sink` on every rank for every record.
+void train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+           const RecordSink& sink);
+
+} // namespace grpo::solver
