@@ -1,0 +1,40 @@
+# grpo_add_test(NAME <name> MODULE <module> SOURCES <src>... [LIBRARIES <lib>...]
+#               [LABELS <label>...] [MPI_RANKS <n>...] [TIMEOUT <seconds>])
+# One GoogleTest executable; one CTest entry <module>.<name> (serial) or one per rank count
+# <module>.<name>.np<N> run under mpiexec, with PROCESSORS N, a TIMEOUT, labels, and the OpenMPI
+# variables that allow root and more ranks than cores (test environment only, never in code).
+find_package(GTest REQUIRED)
+
+set(GRPO_TEST_ENVIRONMENT
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+    HDF5_USE_FILE_LOCKING=FALSE)
+if(GRPO_SANITIZE)
+  list(APPEND GRPO_TEST_ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0"
+       "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+endif()
+
+function(grpo_add_test)
+  cmake_parse_arguments(T "" "NAME;MODULE;TIMEOUT" "SOURCES;LIBRARIES;LABELS;MPI_RANKS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  set(_exe test_${T_MODULE}_${T_NAME})
+  add_executable(${_exe} ${T_SOURCES})
+  target_link_libraries(${_exe} PRIVATE grpo_test_support ${T_LIBRARIES} grpo::warnings)
+  if(T_MPI_RANKS AND GRPO_ENABLE_MPI)
+    foreach(_n IN LISTS T_MPI_RANKS)
+      set(_test ${T_MODULE}.${T_NAME}.np${_n})
+      add_test(NAME ${_test}
+               COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${_n} ${MPIEXEC_PREFLAGS}
+                       $<TARGET_FILE:${_exe}> ${MPIEXEC_POSTFLAGS})
+      set_tests_properties(${_test} PROPERTIES PROCESSORS ${_n} TIMEOUT ${T_TIMEOUT}
+                           LABELS "mpi;${T_LABELS}" ENVIRONMENT "${GRPO_TEST_ENVIRONMENT}")
+    endforeach()
+  else()
+    set(_test ${T_MODULE}.${T_NAME})
+    add_test(NAME ${_test} COMMAND ${_exe})
+    set_tests_properties(${_test} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+                         ENVIRONMENT "${GRPO_TEST_ENVIRONMENT}")
+  endif()
+endfunction()

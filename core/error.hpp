@@ -37,12 +37,14 @@ private:
 
 class ConfigError : public Error {
 public:
-  explicit ConfigError(const std::string& message) : Error(ExitCode::Config, message) {}
+  explicit ConfigError(const std::string& message)
+      : Error(ExitCode::Config, message) {}
 };
 
 class DataError : public Error {
 public:
-  explicit DataError(const std::string& message) : Error(ExitCode::Data, message) {}
+  explicit DataError(const std::string& message)
+      : Error(ExitCode::Data, message) {}
 };
 
 class IoError : public Error {
@@ -53,7 +55,8 @@ public:
 
 class NumericalError : public Error {
 public:
-  explicit NumericalError(const std::string& message) : Error(ExitCode::Numerical, message) {}
+  explicit NumericalError(const std::string& message)
+      : Error(ExitCode::Numerical, message) {}
 };
 
 class InternalError : public Error {

@@ -27,9 +27,8 @@ KOKKOS_INLINE_FUNCTION std::uint64_t mix64(std::uint64_t z) {
 }
 
 /// Hash of a key tuple (up to five words): the counter of the generator.
-KOKKOS_INLINE_FUNCTION std::uint64_t hash(std::uint64_t a, std::uint64_t b = 0,
-                                          std::uint64_t c = 0, std::uint64_t d = 0,
-                                          std::uint64_t e = 0) {
+KOKKOS_INLINE_FUNCTION std::uint64_t hash(std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0,
+                                          std::uint64_t d = 0, std::uint64_t e = 0) {
   constexpr std::uint64_t golden = 0x9e3779b97f4a7c15ULL;
   std::uint64_t h = mix64(a + golden);
   h = mix64(h ^ (b + 2 * golden));
@@ -53,7 +52,8 @@ KOKKOS_INLINE_FUNCTION std::int64_t to_index(std::uint64_t bits, std::int64_t n)
 /// A sequence of independent uniforms below one key: draw(k) for k = 0, 1, 2, ...
 struct KeyedStream {
   std::uint64_t m_key;
-  KOKKOS_INLINE_FUNCTION explicit KeyedStream(std::uint64_t key) : m_key(key) {}
+  KOKKOS_INLINE_FUNCTION explicit KeyedStream(std::uint64_t key)
+      : m_key(key) {}
   KOKKOS_INLINE_FUNCTION double uniform(std::uint64_t k) const { return to_unit(hash(m_key, k)); }
   KOKKOS_INLINE_FUNCTION std::int64_t index(std::uint64_t k, std::int64_t n) const {
     return to_index(hash(m_key, k), n);

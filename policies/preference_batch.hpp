@@ -21,10 +21,10 @@ struct GroupPiece {
 };
 
 struct PreferenceSplit {
-  std::string name;                 ///< "train", "val" or "test"
-  int feature_dim = 0;              ///< d
-  std::vector<index_t> offsets;     ///< global group offsets, K+1 entries
-  index_t global_begin = 0;         ///< first global row held here
+  std::string name;               ///< "train", "val" or "test"
+  int feature_dim = 0;            ///< d
+  std::vector<index_t> offsets;   ///< global group offsets, K+1 entries
+  index_t global_begin = 0;       ///< first global row held here
   std::vector<GroupPiece> pieces; ///< non-empty group pieces held here, in group order
   /// [local rows, d]: features of the chosen minus the rejected response (float32).
   Kokkos::View<float**, MemSpace> z;

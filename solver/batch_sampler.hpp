@@ -15,7 +15,7 @@ namespace grpo::solver {
 template <class MemorySpace>
 struct BatchDrawer {
   std::uint64_t m_seed = 0;
-  index_t m_total = 0;       ///< N
+  index_t m_total = 0; ///< N
   bool m_group_weighted = false;
   Kokkos::View<const index_t*, MemorySpace> m_offsets; ///< K+1 global offsets
   Kokkos::View<const int*, MemorySpace> m_present;     ///< non-empty groups (group-weighted)
@@ -31,10 +31,9 @@ struct BatchDrawer {
     const auto num_present = static_cast<index_t>(m_present.extent(0));
     const int g = m_present(rng::to_index(bits, num_present));
     const index_t size = m_offsets(g + 1) - m_offsets(g);
-    return m_offsets(g) +
-           rng::to_index(rng::hash(m_seed, rng::kStreamBatchRow, t,
-                                   static_cast<std::uint64_t>(g), slot),
-                         size);
+    return m_offsets(g) + rng::to_index(rng::hash(m_seed, rng::kStreamBatchRow, t,
+                                                  static_cast<std::uint64_t>(g), slot),
+                                        size);
   }
 };
 

@@ -14,7 +14,8 @@ void check_mpi(int status, const char* what) {
     char message[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(status, message, &length);
-    throw InternalError(std::string("MPI call ") + what + " failed: " + std::string(message, length));
+    throw InternalError(std::string("MPI call ") + what +
+                        " failed: " + std::string(message, length));
   }
 }
 
@@ -26,7 +27,8 @@ int checked_count(std::size_t count) {
 }
 } // namespace
 
-Communicator::Communicator() : Communicator(MPI_COMM_WORLD) {}
+Communicator::Communicator()
+    : Communicator(MPI_COMM_WORLD) {}
 
 Communicator::Communicator(MPI_Comm comm) {
   auto* dup = new MPI_Comm(MPI_COMM_NULL);
@@ -60,14 +62,16 @@ void Communicator::allreduce_sum(std::int64_t* data, std::size_t count) const {
 
 double Communicator::allreduce_max(double value) const {
   if (m_size > 1) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, *m_comm), "MPI_Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, *m_comm),
+              "MPI_Allreduce");
   }
   return value;
 }
 
 double Communicator::allreduce_min(double value) const {
   if (m_size > 1) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MIN, *m_comm), "MPI_Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MIN, *m_comm),
+              "MPI_Allreduce");
   }
   return value;
 }

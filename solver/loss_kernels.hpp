@@ -88,10 +88,9 @@ void reduce_loss_gradient(const ExecutionSpace& space, const char* label, Margin
     functor.init(out);
     return;
   }
-  Kokkos::parallel_reduce(label,
-                          Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<index_t>>(space, 0,
-                                                                                          count),
-                          functor, out);
+  Kokkos::parallel_reduce(
+      label, Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<index_t>>(space, 0, count),
+      functor, out);
 }
 
 } // namespace grpo::solver

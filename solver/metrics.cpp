@@ -111,8 +111,8 @@ RewardMetrics evaluate_rewards(const policies::LogLinearPolicy& policy,
   std::vector<double> sums(3 * static_cast<std::size_t>(k_groups), 0.0);
   const auto local = static_cast<index_t>(env.features.extent(1));
   for (int g = 0; g < k_groups; ++g) {
-    RewardSums functor{env.features, env.reward_params, policy.params(), g, env.num_actions,
-                       env.feature_dim};
+    RewardSums functor{env.features,    env.reward_params, policy.params(), g,
+                       env.num_actions, env.feature_dim};
     if (local > 0) {
       Kokkos::parallel_reduce(
           "grpo::solver::metrics::rewards",

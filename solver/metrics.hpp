@@ -25,19 +25,19 @@ struct RewardEnvironment {
   int num_groups = 0;
   int num_actions = 0;
   int feature_dim = 0;
-  index_t num_states = 0;  ///< M, global
-  index_t state_begin = 0; ///< first state held here
+  index_t num_states = 0;                      ///< M, global
+  index_t state_begin = 0;                     ///< first state held here
   Kokkos::View<double****, MemSpace> features; ///< [K][local states][A][D]
   View2<double> reward_params;                 ///< [K][D] true theta*_g
   bool empty() const { return num_states == 0; }
 };
 
 struct RewardMetrics {
-  std::vector<double> optimal_reward;  ///< R_g(pi*_g), the argmax of the true reward
-  std::vector<double> policy_reward;   ///< R_g(pi_theta), the argmax policy of theta
-  std::vector<double> relative_error;  ///< (R* - R) / |R*| (absolute error when R* = 0)
-  std::vector<double> absolute_error;  ///< R* - R
-  std::vector<double> kl;              ///< mean_s KL(softmax r_g || softmax theta^T phi)
+  std::vector<double> optimal_reward; ///< R_g(pi*_g), the argmax of the true reward
+  std::vector<double> policy_reward;  ///< R_g(pi_theta), the argmax policy of theta
+  std::vector<double> relative_error; ///< (R* - R) / |R*| (absolute error when R* = 0)
+  std::vector<double> absolute_error; ///< R* - R
+  std::vector<double> kl;             ///< mean_s KL(softmax r_g || softmax theta^T phi)
 };
 
 RewardMetrics evaluate_rewards(const policies::LogLinearPolicy& policy,

@@ -63,9 +63,8 @@ struct IpoStatistics {
 std::vector<double> MinimaxSolver::initial_theta(const SolverConfig& config, int dim) {
   std::vector<double> theta(dim);
   for (int j = 0; j < dim; ++j) {
-    theta[j] = config.param_limit *
-               rng::to_unit(rng::hash(config.seed, rng::kStreamThetaInit,
-                                      static_cast<std::uint64_t>(j)));
+    theta[j] = config.param_limit * rng::to_unit(rng::hash(config.seed, rng::kStreamThetaInit,
+                                                           static_cast<std::uint64_t>(j)));
   }
   return theta;
 }
@@ -221,10 +220,9 @@ void MinimaxSolver::check_finite(const std::vector<double>& values, const char* 
     if (!std::isfinite(values[i])) {
       throw NumericalError(std::string("non-finite ") + what + " at iteration " +
                            std::to_string(m_iteration) + (per_group ? ", group " : ", entry ") +
-                           std::to_string(i) + ": " + format_double(values[i]) +
-                           " (step-theta " + format_double(m_config.step_theta) +
-                           ", step-alpha " + format_double(m_config.step_alpha) +
-                           "); try smaller step sizes");
+                           std::to_string(i) + ": " + format_double(values[i]) + " (step-theta " +
+                           format_double(m_config.step_theta) + ", step-alpha " +
+                           format_double(m_config.step_alpha) + "); try smaller step sizes");
     }
   }
 }
@@ -276,11 +274,10 @@ void MinimaxSolver::gradient_step(StepReport& report) {
                              ContiguousRows{piece.local_begin}, piece.size(), d, true,
                              m_piece_sums.data());
       } else {
-        reduce_loss_gradient(ExecSpace(), "grpo::solver::step::loss_gradient_sampled", margins,
-                             loss,
-                             SampledRows{m_sampler.rows(), piece.global_begin, piece.global_end,
-                                         piece.local_begin},
-                             m_batch, d, true, m_piece_sums.data());
+        reduce_loss_gradient(
+            ExecSpace(), "grpo::solver::step::loss_gradient_sampled", margins, loss,
+            SampledRows{m_sampler.rows(), piece.global_begin, piece.global_end, piece.local_begin},
+            m_batch, d, true, m_piece_sums.data());
       }
       reduced[piece.group] += m_piece_sums[0];
       double* grad = m_group_grad.data() + static_cast<std::size_t>(piece.group) * d;
@@ -356,8 +353,7 @@ void MinimaxSolver::gradient_step(StepReport& report) {
       coeff[g] = 1.0 / batch;
     } else if (paper) {
       coeff[g] = (static_cast<double>(m_total) / m_group_sizes[g]) * w[g] / batch;
-    } else if (rule == WeightRule::Robust ||
-               m_config.is_normalization == IsNormalization::Group) {
+    } else if (rule == WeightRule::Robust || m_config.is_normalization == IsNormalization::Group) {
       coeff[g] = w[g] / static_cast<double>(m_counts[g]);
     } else {
       coeff[g] = w[g] / batch;
@@ -400,8 +396,8 @@ void MinimaxSolver::compute_sufficient_statistics() {
   std::vector<double> stats(per_group * k_groups, 0.0);
   std::vector<double> piece(per_group);
   for (const auto& p : m_train.pieces) {
-    IpoStatistics functor{m_train.z,          m_train.ref_logratio, p.local_begin, d,
-                          0.5 / m_config.beta, static_cast<unsigned>(per_group)};
+    IpoStatistics functor{m_train.z, m_train.ref_logratio, p.local_begin,
+                          d,         0.5 / m_config.beta,  static_cast<unsigned>(per_group)};
     Kokkos::parallel_reduce(
         "grpo::solver::closed_form::statistics",
         Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, p.size()),

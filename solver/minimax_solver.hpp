@@ -77,8 +77,8 @@ private:
   index_t m_batch = 0;
   bool m_full_batch = true;
   std::vector<index_t> m_group_sizes;
-  std::vector<double> m_adj;          ///< C_g / sqrt(N_g)
-  std::vector<double> m_fixed_alpha;  ///< frozen weights of ERM / IS
+  std::vector<double> m_adj;         ///< C_g / sqrt(N_g)
+  std::vector<double> m_fixed_alpha; ///< frozen weights of ERM / IS
   BatchSampler m_sampler;
 
   std::vector<double> m_theta;

@@ -19,8 +19,8 @@ Enum parse_enum(const std::string& option, const std::string& value,
     }
     accepted += accepted.empty() ? name : std::string(", ") + name;
   }
-  throw ConfigError("option --" + option + ": invalid value '" + value + "' (accepted: " +
-                    accepted + ")");
+  throw ConfigError("option --" + option + ": invalid value '" + value +
+                    "' (accepted: " + accepted + ")");
 }
 
 template <class Enum, std::size_t N>
@@ -44,16 +44,16 @@ constexpr std::pair<const char*, ClosedFormWeights> kCfWeights[] = {
     {"paper", ClosedFormWeights::Paper}, {"code", ClosedFormWeights::Code}};
 constexpr std::pair<const char*, AlphaLossNorm> kAlphaNorms[] = {
     {"mean", AlphaLossNorm::Mean}, {"code_double", AlphaLossNorm::CodeDouble}};
-constexpr std::pair<const char*, IsNormalization> kIsNorms[] = {
-    {"batch", IsNormalization::Batch}, {"group", IsNormalization::Group}};
+constexpr std::pair<const char*, IsNormalization> kIsNorms[] = {{"batch", IsNormalization::Batch},
+                                                                {"group", IsNormalization::Group}};
 constexpr std::pair<const char*, LossType> kLosses[] = {{"dpo", LossType::Dpo},
                                                         {"ipo", LossType::Ipo}};
 
 void require(bool ok, const std::string& option, const std::string& value,
              const std::string& expected) {
   if (!ok) {
-    throw ConfigError("option --" + option + ": invalid value " + value + " (expected " +
-                      expected + ")");
+    throw ConfigError("option --" + option + ": invalid value " + value + " (expected " + expected +
+                      ")");
   }
 }
 
@@ -129,8 +129,8 @@ std::vector<double> expand_per_group(const std::vector<double>& values, int num_
   }
   if (static_cast<int>(values.size()) != num_groups) {
     throw ConfigError("option --" + option + ": " + std::to_string(values.size()) +
-                      " values given, expected 1 or one per group (" +
-                      std::to_string(num_groups) + ")");
+                      " values given, expected 1 or one per group (" + std::to_string(num_groups) +
+                      ")");
   }
   return values;
 }

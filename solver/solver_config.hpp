@@ -47,7 +47,7 @@ struct SolverConfig {
   double ada_coef = 0.0;     ///< > 0: eta_theta,t = ada_coef / sqrt(H_t) (AdaGrad-type)
   double exp_adaptive = 0.0; ///< > 0: eta_alpha,t = eta_alpha * exp_adaptive / sqrt(H_t)
   Sampling sampling = Sampling::CodeBatch;
-  index_t batch_size = 0;    ///< 0: full batch (code_batch) or 1 (paper_single)
+  index_t batch_size = 0; ///< 0: full batch (code_batch) or 1 (paper_single)
   BatchMode batch_mode = BatchMode::Uniform;
   double projection_radius = 0.0; ///< > 0: project theta on the L2 ball of this radius
   bool closed_form = false;       ///< IPO family: exact best response in theta (§3)

@@ -63,8 +63,7 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
     norm += x * x;
   }
   r.param_norm = std::sqrt(norm);
-  r.train_loss =
-      group_mean_losses(solver.policy(), config.loss(), config.beta, *data.train, comm);
+  r.train_loss = group_mean_losses(solver.policy(), config.loss(), config.beta, *data.train, comm);
   r.worst_train_loss = max_of(r.train_loss);
   double mean = 0.0;
   for (double l : r.train_loss) {

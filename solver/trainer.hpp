@@ -18,14 +18,14 @@ namespace grpo::solver {
 struct TraceRecord {
   index_t iteration = 0;
   double wall_seconds = 0.0;
-  std::vector<double> alpha;         ///< group weights after the update
-  std::vector<double> weights;       ///< mixing weights w_g
-  std::vector<double> train_loss;    ///< L_g(theta) on the full training split
-  std::vector<double> val_loss;      ///< L_g(theta) on the validation split (if any)
-  std::vector<double> batch_loss;    ///< the estimate that drove this update
+  std::vector<double> alpha;      ///< group weights after the update
+  std::vector<double> weights;    ///< mixing weights w_g
+  std::vector<double> train_loss; ///< L_g(theta) on the full training split
+  std::vector<double> val_loss;   ///< L_g(theta) on the validation split (if any)
+  std::vector<double> batch_loss; ///< the estimate that drove this update
   double worst_train_loss = 0.0;
   double worst_val_loss = 0.0;
-  double objective = 0.0;            ///< (1-chi) mean_g L_g + chi max_g L_g + l2 ||theta||^2
+  double objective = 0.0;               ///< (1-chi) mean_g L_g + chi max_g L_g + l2 ||theta||^2
   std::vector<double> reward_error;     ///< relative, argmax policy (if the truth is known)
   std::vector<double> reward_error_abs; ///< absolute
   double max_reward_error = 0.0;
