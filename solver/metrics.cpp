@@ -47,14 +47,14 @@ struct RewardSums {
   KOKKOS_INLINE_FUNCTION double reward(index_t m, int a) const {
     double s = 0.0;
     for (int j = 0; j < m_dim; ++j) {
-      s += m_star(m_group, j) * m_phi(m_group, m, a, j);
+      s += m_star(m_group, j) * m_phi(m, m_group, a, j);
     }
     return s;
   }
   KOKKOS_INLINE_FUNCTION double score(index_t m, int a) const {
     double s = 0.0;
     for (int j = 0; j < m_dim; ++j) {
-      s += m_theta(j) * m_phi(m_group, m, a, j);
+      s += m_theta(j) * m_phi(m, m_group, a, j);
     }
     return s;
   }
@@ -109,7 +109,7 @@ RewardMetrics evaluate_rewards(const policies::LogLinearPolicy& policy,
                                const RewardEnvironment& env, const Communicator& comm) {
   const int k_groups = env.num_groups;
   std::vector<double> sums(3 * static_cast<std::size_t>(k_groups), 0.0);
-  const auto local = static_cast<index_t>(env.features.extent(1));
+  const auto local = static_cast<index_t>(env.features.extent(0));
   for (int g = 0; g < k_groups; ++g) {
     RewardSums functor{env.features,    env.reward_params, policy.params(), g,
                        env.num_actions, env.feature_dim};

@@ -27,7 +27,7 @@ struct RewardEnvironment {
   int feature_dim = 0;
   index_t num_states = 0;                      ///< M, global
   index_t state_begin = 0;                     ///< first state held here
-  Kokkos::View<double****, MemSpace> features; ///< [K][local states][A][D]
+  Kokkos::View<double****, MemSpace> features; ///< [local states][K][A][D]
   View2<double> reward_params;                 ///< [K][D] true theta*_g
   bool empty() const { return num_states == 0; }
 };

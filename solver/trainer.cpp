@@ -8,33 +8,37 @@
 
 namespace grpo::solver {
 
-std::vector<std::pair<std::string, std::vector<double>>> TraceRecord::columns() const {
-  std::vector<std::pair<std::string, std::vector<double>>> out;
-  out.emplace_back("alpha", alpha);
-  out.emplace_back("weights", weights);
-  out.emplace_back("train_loss", train_loss);
-  out.emplace_back("worst_train_loss", std::vector<double>{worst_train_loss});
+std::vector<TraceRecord::Column> TraceRecord::columns() const {
+  std::vector<Column> out;
+  auto vec = [&](const char* name, const std::vector<double>& v) {
+    out.push_back({name, v, true});
+  };
+  auto scalar = [&](const char* name, double v) { out.push_back({name, {v}, false}); };
+  vec("alpha", alpha);
+  vec("weights", weights);
+  vec("train_loss", train_loss);
+  scalar("worst_train_loss", worst_train_loss);
   if (!val_loss.empty()) {
-    out.emplace_back("val_loss", val_loss);
-    out.emplace_back("worst_val_loss", std::vector<double>{worst_val_loss});
+    vec("val_loss", val_loss);
+    scalar("worst_val_loss", worst_val_loss);
   }
-  out.emplace_back("batch_loss", batch_loss);
-  out.emplace_back("objective", std::vector<double>{objective});
+  vec("batch_loss", batch_loss);
+  scalar("objective", objective);
   if (!reward_error.empty()) {
-    out.emplace_back("reward_error", reward_error);
-    out.emplace_back("reward_error_abs", reward_error_abs);
-    out.emplace_back("max_reward_error", std::vector<double>{max_reward_error});
-    out.emplace_back("kl", kl);
-    out.emplace_back("max_kl", std::vector<double>{max_kl});
+    vec("reward_error", reward_error);
+    vec("reward_error_abs", reward_error_abs);
+    scalar("max_reward_error", max_reward_error);
+    vec("kl", kl);
+    scalar("max_kl", max_kl);
   }
-  out.emplace_back("theta", theta);
-  out.emplace_back("grad_norm", std::vector<double>{grad_norm});
-  out.emplace_back("param_norm", std::vector<double>{param_norm});
-  out.emplace_back("step_theta", std::vector<double>{step_theta});
-  out.emplace_back("step_alpha", std::vector<double>{step_alpha});
-  out.emplace_back("live_grad", std::vector<double>{live_grad});
-  out.emplace_back("empty_group_steps", std::vector<double>{empty_group_steps});
-  out.emplace_back("wall_seconds", std::vector<double>{wall_seconds});
+  vec("theta", theta);
+  scalar("grad_norm", grad_norm);
+  scalar("param_norm", param_norm);
+  scalar("step_theta", step_theta);
+  scalar("step_alpha", step_alpha);
+  scalar("live_grad", live_grad);
+  scalar("empty_group_steps", empty_group_steps);
+  scalar("wall_seconds", wall_seconds);
   return out;
 }
 

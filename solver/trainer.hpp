@@ -39,8 +39,14 @@ struct TraceRecord {
   double live_grad = 0.0;
   double empty_group_steps = 0.0;
 
-  /// Named columns (iteration excluded) in a fixed order; absent metrics are left out.
-  std::vector<std::pair<std::string, std::vector<double>>> columns() const;
+  /// One named column of a trace: a scalar per record, or a vector (K or P entries).
+  struct Column {
+    std::string name;
+    std::vector<double> values;
+    bool is_vector = false;
+  };
+  /// The columns (iteration excluded) in a fixed order; absent metrics are left out.
+  std::vector<Column> columns() const;
 };
 
 struct TrainingData {

@@ -1,0 +1,403 @@
+// grpo train: load a dataset, run one method, write an HDF5 trace.
+#include "apps/commands.hpp"
+#include "apps/options.hpp"
+#include "core/error.hpp"
+#include "core/git_revision.hpp"
+#include "core/kokkos_compat.hpp"
+#include "io/dataset.hpp"
+#include "io/hdf5.hpp"
+#include "io/trace_writer.hpp"
+#include "io/train_presets.hpp"
+#include "solver/minimax_solver.hpp"
+#include "solver/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace grpo::app {
+
+namespace {
+
+po::options_description train_options() {
+  po::options_description o("grpo train options");
+  // clang-format off
+  o.add_options()
+    ("help,h", "show this help")
+    ("config", text(), "INI file with any of these options (command line wins)")
+    ("dataset", text(), "input dataset (HDF5, docs/formats.md) [required]")
+    ("out", text(), "output trace (HDF5) [required]")
+    ("method", text(), "dpo | ipo | is-dpo | is-ipo | gr-dpo | gr-ipo [gr-dpo]")
+    ("preset", text(), "hyperparameters of the paper: paper (setting from the dataset), "
+                       "paper-even-imbalanced, paper-uneven-balanced, paper-uneven-imbalanced")
+    ("seed", text(), "seed of theta_0 and of mini-batch draws [2021]")
+    ("iterations", text(), "number of steps T [1000]")
+    ("beta", text(), "DPO temperature / IPO target 1/(2 beta), > 0 [1]")
+    ("step-theta", text(), "eta_theta, >= 0 [0.1]")
+    ("step-alpha", text(), "eta_alpha, >= 0 [0.01]")
+    ("chi", text(), "worst-case weight in [0,1]: w_g = (1-chi)/K + chi alpha_g [1]")
+    ("l2", text(), "L2 penalty lambda_2 ||theta||^2 (added once) [0]")
+    ("adj", text(), "generalisation adjustment C (one value or K, comma-separated) [0]")
+    ("ada-coef", text(), "> 0: AdaGrad-type eta_theta = ada_coef / sqrt(H) [0 = off]")
+    ("exp-adaptive", text(), "> 0: eta_alpha * exp_adaptive / sqrt(H) [0 = off]")
+    ("sampling", text(), "code_batch | paper_single [code_batch]")
+    ("batch-size", text(), "pairs per step; 0 = full batch (code_batch), 1 (paper_single) [0]")
+    ("batch-mode", text(), "mini-batch draw: uniform | group-weighted [uniform]")
+    ("projection-radius", text(), "project theta on the L2 ball of this radius; 0 = off [0]")
+    ("closed-form", text()->implicit_value("true"), "IPO family: exact theta best response [false]")
+    ("closed-form-weights", text(), "closed form v_g: paper (w_g/N_g) | code (w_g) [paper]")
+    ("alpha-loss-norm", text(), "closed-form alpha signal: mean | code_double [mean]")
+    ("ridge", text(), "ridge lambda of the closed-form solve [0]")
+    ("is-weights", text(), "importance weights (K values) [proportional to 1/N_g]")
+    ("is-normalization", text(), "IS gradient divisor: batch (|B|) | group (n_g) [batch]")
+    ("param-limit", text(), "theta_0 ~ U[0, param-limit] [1]")
+    ("theta-init", text(), "initial theta: comma-separated values, or a trace .h5 (its theta_final)")
+    ("trace-every", text(), "record metrics every N steps (and after the last) [100]")
+    ("check-sync", text(), "every N steps verify theta is bit-identical on all ranks [0 = off]")
+    ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
+  // clang-format on
+  return o;
+}
+
+/// The resolved run, after preset and explicit options.
+struct TrainSetup {
+  std::string dataset;
+  std::string out;
+  std::string preset;
+  solver::SolverConfig config;
+  index_t trace_every = 100;
+  std::string theta_init;
+  index_t check_sync = 0;
+  bool quiet = false;
+};
+
+std::string join(const std::vector<double>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    s += (i ? "," : "") + format_double(v[i]);
+  }
+  return s;
+}
+
+/// The resolved configuration as INI text (stored in the trace, accepted back by --config).
+std::string render_config(const TrainSetup& s) {
+  const auto& c = s.config;
+  std::ostringstream o;
+  o << "dataset = " << s.dataset << "\n"
+    << "out = " << s.out << "\n";
+  if (!s.preset.empty()) {
+    o << "# preset = " << s.preset << " (already applied below)\n";
+  }
+  o << "method = " << solver::method_name(c.method) << "\n"
+    << "seed = " << c.seed << "\n"
+    << "iterations = " << c.iterations << "\n"
+    << "beta = " << format_double(c.beta) << "\n"
+    << "step-theta = " << format_double(c.step_theta) << "\n"
+    << "step-alpha = " << format_double(c.step_alpha) << "\n"
+    << "chi = " << format_double(c.chi) << "\n"
+    << "l2 = " << format_double(c.l2) << "\n"
+    << "adj = " << (c.adj.empty() ? "0" : join(c.adj)) << "\n"
+    << "ada-coef = " << format_double(c.ada_coef) << "\n"
+    << "exp-adaptive = " << format_double(c.exp_adaptive) << "\n"
+    << "sampling = " << solver::sampling_name(c.sampling) << "\n"
+    << "batch-size = " << c.batch_size << "\n"
+    << "batch-mode = " << solver::batch_mode_name(c.batch_mode) << "\n"
+    << "projection-radius = " << format_double(c.projection_radius) << "\n"
+    << "closed-form = " << (c.closed_form ? "true" : "false") << "\n"
+    << "closed-form-weights = " << solver::closed_form_weights_name(c.closed_form_weights) << "\n"
+    << "alpha-loss-norm = " << solver::alpha_loss_norm_name(c.alpha_loss_norm) << "\n"
+    << "ridge = " << format_double(c.ridge) << "\n";
+  if (!c.is_weights.empty()) {
+    o << "is-weights = " << join(c.is_weights) << "\n";
+  }
+  o << "is-normalization = " << solver::is_normalization_name(c.is_normalization) << "\n"
+    << "param-limit = " << format_double(c.param_limit) << "\n";
+  if (!s.theta_init.empty()) {
+    o << "theta-init = " << s.theta_init << "\n";
+  }
+  o << "trace-every = " << s.trace_every << "\n";
+  return o.str();
+}
+
+TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
+  TrainSetup s;
+  if (!given(p, "dataset")) {
+    throw ConfigError("grpo train: the option '--dataset' is required but missing");
+  }
+  if (!given(p, "out")) {
+    throw ConfigError("grpo train: the option '--out' is required but missing");
+  }
+  s.dataset = get_string(p, "dataset");
+  s.out = get_string(p, "out");
+  const solver::Method method =
+      given(p, "method") ? solver::parse_method(get_string(p, "method")) : solver::Method::GrDpo;
+  auto& c = s.config;
+  c.method = method;
+  if (given(p, "preset")) {
+    s.preset = get_string(p, "preset");
+    std::string setting;
+    if (s.preset == "paper") {
+      const auto summary = io::inspect_dataset(s.dataset, &comm);
+      const auto it = summary.attributes.find("preset");
+      setting = it == summary.attributes.end() ? "" : it->second;
+    }
+    const auto preset = io::train_preset(s.preset, method, setting, s.dataset);
+    c = preset.config;
+    s.trace_every = preset.trace_every;
+  }
+  if (given(p, "seed"))
+    c.seed = get_uint(p, "seed");
+  if (given(p, "iterations"))
+    c.iterations = get_int(p, "iterations");
+  if (given(p, "beta"))
+    c.beta = get_double(p, "beta");
+  if (given(p, "step-theta"))
+    c.step_theta = get_double(p, "step-theta");
+  if (given(p, "step-alpha"))
+    c.step_alpha = get_double(p, "step-alpha");
+  if (given(p, "chi"))
+    c.chi = get_double(p, "chi");
+  if (given(p, "l2"))
+    c.l2 = get_double(p, "l2");
+  if (given(p, "adj"))
+    c.adj = get_list(p, "adj");
+  if (given(p, "ada-coef"))
+    c.ada_coef = get_double(p, "ada-coef");
+  if (given(p, "exp-adaptive"))
+    c.exp_adaptive = get_double(p, "exp-adaptive");
+  if (given(p, "sampling"))
+    c.sampling = solver::parse_sampling(get_string(p, "sampling"));
+  if (given(p, "batch-size"))
+    c.batch_size = get_int(p, "batch-size");
+  if (given(p, "batch-mode"))
+    c.batch_mode = solver::parse_batch_mode(get_string(p, "batch-mode"));
+  if (given(p, "projection-radius"))
+    c.projection_radius = get_double(p, "projection-radius");
+  if (given(p, "closed-form"))
+    c.closed_form = get_bool(p, "closed-form");
+  if (given(p, "closed-form-weights"))
+    c.closed_form_weights = solver::parse_closed_form_weights(get_string(p, "closed-form-weights"));
+  if (given(p, "alpha-loss-norm"))
+    c.alpha_loss_norm = solver::parse_alpha_loss_norm(get_string(p, "alpha-loss-norm"));
+  if (given(p, "ridge"))
+    c.ridge = get_double(p, "ridge");
+  if (given(p, "is-weights"))
+    c.is_weights = get_list(p, "is-weights");
+  if (given(p, "is-normalization"))
+    c.is_normalization = solver::parse_is_normalization(get_string(p, "is-normalization"));
+  if (given(p, "param-limit"))
+    c.param_limit = get_double(p, "param-limit");
+  if (given(p, "theta-init"))
+    s.theta_init = get_string(p, "theta-init");
+  if (given(p, "trace-every"))
+    s.trace_every = get_int(p, "trace-every");
+  if (given(p, "check-sync"))
+    s.check_sync = get_int(p, "check-sync");
+  if (given(p, "quiet"))
+    s.quiet = get_bool(p, "quiet");
+  if (s.trace_every < 1) {
+    throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
+                      " (expected an integer >= 1)");
+  }
+  if (s.check_sync < 0) {
+    throw ConfigError("option --check-sync: invalid value " + std::to_string(s.check_sync) +
+                      " (expected an integer >= 0)");
+  }
+  if (c.batch_size < 0) {
+    throw ConfigError("option --batch-size: invalid value " + std::to_string(c.batch_size) +
+                      " (expected an integer >= 0, 0 = full batch)");
+  }
+  if (c.iterations < 1) {
+    throw ConfigError("option --iterations: invalid value " + std::to_string(c.iterations) +
+                      " (expected an integer >= 1)");
+  }
+  return s;
+}
+
+/// theta_0 from --theta-init: a list, or the theta_final of a trace file.
+std::vector<double> initial_theta(const TrainSetup& s, int dim, const solver::Communicator& comm) {
+  if (s.theta_init.empty()) {
+    return solver::MinimaxSolver::initial_theta(s.config, dim);
+  }
+  const auto& v = s.theta_init;
+  const bool is_file =
+      v.size() > 3 && (v.substr(v.size() - 3) == ".h5" ||
+                       v.substr(v.size() - 5 < v.size() ? v.size() - 5 : 0) == ".hdf5");
+  if (!is_file) {
+    return parse_list("theta-init", v);
+  }
+  const auto f = io::h5::File::open(v, false, nullptr);
+  (void)comm;
+  const char* name = "theta_final";
+  if (!f.exists(name)) {
+    throw DataError("'" + v +
+                    "': option --theta-init: no dataset 'theta_final' (expected a "
+                    "completed grpo trace)");
+  }
+  const auto info = f.info(name);
+  if (info.type_class != H5T_FLOAT || info.dims.size() != 1) {
+    throw DataError("'" + v + "': theta_final must be a 1-D float dataset");
+  }
+  auto theta = f.read_double(name);
+  for (std::size_t j = 0; j < theta.size(); ++j) {
+    if (!std::isfinite(theta[j])) {
+      throw DataError("'" + v + "': theta_final[" + std::to_string(j) + "] is not finite");
+    }
+  }
+  return theta;
+}
+
+/// Progress on stderr (rank 0): step, worst-group loss, steps/s; at most once a second.
+class Progress {
+public:
+  Progress(bool enabled, index_t total)
+      : m_enabled(enabled)
+      , m_total(total) {
+    m_tty = isatty(fileno(stderr)) != 0;
+  }
+  void update(const solver::TraceRecord& r) {
+    if (!m_enabled) {
+      return;
+    }
+    const bool last = r.iteration + 1 >= m_total;
+    if (!last && r.wall_seconds - m_last < 1.0 && m_printed) {
+      return;
+    }
+    m_last = r.wall_seconds;
+    m_printed = true;
+    const double rate = r.wall_seconds > 0 ? (r.iteration + 1) / r.wall_seconds : 0.0;
+    const bool has_val = !r.val_loss.empty();
+    std::fprintf(
+        stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s", m_tty ? "\r" : "",
+        static_cast<long long>(r.iteration + 1), static_cast<long long>(m_total),
+        has_val ? "val" : "train", has_val ? r.worst_val_loss : r.worst_train_loss,
+        r.reward_error.empty() ? ""
+                               : ("  max reward err " + format_double(r.max_reward_error)).c_str(),
+        rate, m_tty && !last ? "" : "\n");
+    std::fflush(stderr);
+  }
+
+private:
+  bool m_enabled;
+  index_t m_total;
+  bool m_tty = false;
+  bool m_printed = false;
+  double m_last = 0.0;
+};
+
+std::uint64_t theta_hash(const std::vector<double>& theta) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (double x : theta) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &x, sizeof bits);
+    h = (h ^ bits) * 1099511628211ULL;
+  }
+  return h;
+}
+
+} // namespace
+
+int run_train(core::Environment& env, const std::vector<std::string>& args) {
+  const auto options = train_options();
+  const auto parsed = parse_options("train", options, args);
+  if (parsed.help) {
+    std::ostringstream o;
+    o << "Usage: grpo train --dataset FILE --out TRACE [--method M] [--preset P] [options]\n\n"
+      << "Runs one method on a preference dataset and writes an HDF5 trace. Runs the same\n"
+      << "under mpirun -n N (groups are partitioned over ranks by sample count).\n\n"
+      << options;
+    root_print(env, o.str());
+    return 0;
+  }
+  solver::Communicator comm;
+  const TrainSetup setup = resolve(parsed, comm);
+  env.start_kokkos(parsed.kokkos_args);
+
+  const auto data = io::load_dataset(setup.dataset, comm);
+  const int dim = data.summary.feature_dim;
+  const auto theta0 = initial_theta(setup, dim, comm);
+  solver::MinimaxSolver solver(setup.config, comm, data.train, theta0);
+
+  const std::string config_text = render_config(setup);
+  if (!setup.quiet) {
+    root_print(env, "# grpo train: resolved configuration\n" + config_text +
+                        "# ranks = " + std::to_string(comm.size()) + ", Kokkos " +
+                        core::kokkos_backend_name() + "\n");
+  }
+  io::TraceHeader header;
+  header.group_names = data.summary.group_names;
+  header.text_attributes = {
+      {"config", config_text},
+      {"method", solver::method_name(setup.config.method)},
+      {"git_revision", GRPO_GIT_REVISION},
+      {"grpo_version", GRPO_VERSION},
+      {"kokkos_backend", core::kokkos_backend_name()},
+      {"kokkos_version", core::kokkos_version_string()},
+      {"dataset_path", setup.dataset},
+      {"dataset_checksum", comm.is_root() ? io::file_checksum(setup.dataset) : ""},
+      {"dataset_source", data.summary.source},
+  };
+  if (const auto it = data.summary.attributes.find("preset"); it != data.summary.attributes.end()) {
+    header.text_attributes["dataset_preset"] = it->second;
+  }
+  header.int_attributes = {{"num_ranks", comm.size()},
+                           {"iterations", setup.config.iterations},
+                           {"trace_every", setup.trace_every},
+                           {"feature_dim", dim},
+                           {"seed", static_cast<std::int64_t>(setup.config.seed)}};
+  io::TraceWriter trace(setup.out, comm, header);
+
+  Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations);
+  solver::TraceRecord last;
+  try {
+    solver::train(solver,
+                  {&data.train, data.val.empty() ? nullptr : &data.val,
+                   data.env.empty() ? nullptr : &data.env},
+                  setup.trace_every, [&](const solver::TraceRecord& r) {
+                    trace.append(r);
+                    progress.update(r);
+                    last = r;
+                    if (setup.check_sync > 0 &&
+                        (r.iteration / setup.trace_every) %
+                                std::max<index_t>(1, setup.check_sync / setup.trace_every) ==
+                            0) {
+                      const auto h = static_cast<std::int64_t>(theta_hash(solver.theta()) >> 1);
+                      if (comm.allreduce_min(h) != comm.allreduce_max(h)) {
+                        throw InternalError("theta differs between ranks at iteration " +
+                                                std::to_string(r.iteration),
+                                            false);
+                      }
+                    }
+                  });
+  } catch (const Error& e) {
+    trace.fail(e.what());
+    throw;
+  }
+  std::vector<double> alpha_final = solver.alpha();
+  trace.finish({{"theta_final", solver.theta()},
+                {"theta_avg", solver.theta_avg()},
+                {"alpha_final", alpha_final},
+                {"alpha_avg", solver.alpha_avg()}},
+               {{"records", trace.records()},
+                {"empty_group_steps", solver.empty_group_steps()},
+                {"singular_solves", solver.singular_solves()}});
+  if (!setup.quiet) {
+    std::ostringstream o;
+    o << "done: " << setup.out << "  method " << solver::method_name(setup.config.method)
+      << "  iterations " << setup.config.iterations;
+    if (!last.val_loss.empty()) {
+      o << "  worst val loss " << format_double(last.worst_val_loss);
+    }
+    if (!last.reward_error.empty()) {
+      o << "  max reward error " << format_double(last.max_reward_error);
+    }
+    root_print(env, o.str() + "\n");
+  }
+  return 0;
+}
+
+} // namespace grpo::app

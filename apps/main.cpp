@@ -1,0 +1,88 @@
+// The grpo command line: dispatches to a subcommand, turns errors into one line on stderr and
+// the exit code of their class (docs/cli.md). Rank-local failures abort the whole MPI job.
+#include "apps/commands.hpp"
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/git_revision.hpp"
+#include "core/kokkos_compat.hpp"
+#include "io/hdf5.hpp"
+
+#include <H5public.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace grpo::app {
+
+std::string version_line() {
+  return std::string("grpo ") + GRPO_VERSION + " (git " + GRPO_GIT_REVISION + ", Kokkos " +
+         core::kokkos_version_string() + ", MPI " + (GRPO_ENABLE_MPI ? "on" : "off") + ", HDF5 " +
+         std::to_string(H5_VERS_MAJOR) + "." + std::to_string(H5_VERS_MINOR) + "." +
+         std::to_string(H5_VERS_RELEASE) + ")";
+}
+
+void root_print(const core::Environment& env, const std::string& text) {
+  if (env.world_rank() == 0) {
+    std::cout << text << std::flush;
+  }
+}
+
+namespace {
+const char* kUsage =
+    "Usage: grpo <command> [options]\n\n"
+    "Group Robust Preference Optimization: minimax DPO/IPO over user groups.\n\n"
+    "Commands:\n"
+    "  generate   write the synthetic group bandit of the paper as a dataset\n"
+    "  train      run a method (dpo, ipo, is-dpo, is-ipo, gr-dpo, gr-ipo) and write a trace\n"
+    "  info FILE  summarise a dataset or a trace\n\n"
+    "Options: --help (also after a command), --version.\n"
+    "Exit codes: 0 ok, 2 configuration, 3 data, 4 I/O, 5 numerical, 70 internal.\n";
+} // namespace
+
+} // namespace grpo::app
+
+int main(int argc, char** argv) {
+  using namespace grpo;
+  core::Environment env(argc, argv);
+  io::h5::silence_errors();
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  const auto report = [&](const char* prefix, const std::string& message, int code,
+                          bool rank_local) {
+    if (rank_local && env.world_size() > 1) {
+      std::fprintf(stderr, "%s (rank %d): %s\n", prefix, env.world_rank(), message.c_str());
+      core::Environment::abort(code);
+    }
+    if (env.world_rank() == 0) {
+      std::fprintf(stderr, "%s: %s\n", prefix, message.c_str());
+    }
+    return code;
+  };
+  try {
+    if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+      app::root_print(env, app::kUsage);
+      return all.empty() ? static_cast<int>(ExitCode::Config) : 0;
+    }
+    if (all[0] == "--version") {
+      app::root_print(env, app::version_line() + "\n");
+      return 0;
+    }
+    const std::vector<std::string> rest(all.begin() + 1, all.end());
+    if (all[0] == "generate") {
+      return app::run_generate(env, rest);
+    }
+    if (all[0] == "train") {
+      return app::run_train(env, rest);
+    }
+    if (all[0] == "info") {
+      return app::run_info(env, rest);
+    }
+    throw ConfigError("unknown command '" + all[0] + "' (expected generate, train or info)");
+  } catch (const Error& e) {
+    return report("error", e.what(), e.exit_code(), e.rank_local());
+  } catch (const std::exception& e) {
+    return report("internal error", e.what(), static_cast<int>(ExitCode::Internal), true);
+  }
+}

@@ -1,0 +1,153 @@
+#include "apps/options.hpp"
+
+#include "core/error.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+namespace grpo::app {
+
+po::typed_value<std::string>* text() { return po::value<std::string>(); }
+
+ParsedOptions parse_options(const std::string& command, const po::options_description& options,
+                            const std::vector<std::string>& args, const std::string& positional) {
+  ParsedOptions out;
+  std::vector<std::string> ours;
+  for (const auto& a : args) {
+    if (a.rfind("--kokkos-", 0) == 0) {
+      out.kokkos_args.push_back(a);
+    } else {
+      ours.push_back(a);
+    }
+  }
+  try {
+    po::positional_options_description pos;
+    if (!positional.empty()) {
+      pos.add(positional.c_str(), -1);
+    }
+    po::store(
+        po::command_line_parser(ours)
+            .options(options)
+            .positional(pos)
+            .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
+            .run(),
+        out.values);
+  } catch (const po::error& e) {
+    throw ConfigError("grpo " + command + ": " + e.what() + " (see grpo " + command + " --help)");
+  }
+  out.help = out.values.count("help") > 0;
+  if (out.help) {
+    return out;
+  }
+  if (out.values.count("config")) {
+    const auto path = out.values["config"].as<std::string>();
+    std::ifstream in(path);
+    if (!in) {
+      throw IoError("grpo " + command + ": cannot open config file '" + path + "'");
+    }
+    try {
+      // Values already stored from the command line take precedence.
+      po::store(po::parse_config_file(in, options, false), out.values);
+    } catch (const po::error& e) {
+      throw ConfigError("config file '" + path + "': " + e.what());
+    }
+  }
+  try {
+    po::notify(out.values);
+  } catch (const po::error& e) {
+    throw ConfigError("grpo " + command + ": " + e.what());
+  }
+  return out;
+}
+
+bool given(const ParsedOptions& p, const char* name) { return p.values.count(name) > 0; }
+
+std::string get_string(const ParsedOptions& p, const char* name) {
+  return p.values[name].as<std::string>();
+}
+
+namespace {
+[[noreturn]] void invalid(const char* name, const std::string& value, const char* expected) {
+  throw ConfigError(std::string("option --") + name + ": invalid value '" + value + "' (expected " +
+                    expected + ")");
+}
+} // namespace
+
+double get_double(const ParsedOptions& p, const char* name) {
+  const std::string s = get_string(p, name);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) {
+    invalid(name, s, "a number");
+  }
+  return v;
+}
+
+std::int64_t get_int(const ParsedOptions& p, const char* name) {
+  const std::string s = get_string(p, name);
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) {
+    invalid(name, s, "an integer");
+  }
+  return v;
+}
+
+std::uint64_t get_uint(const ParsedOptions& p, const char* name) {
+  const std::string s = get_string(p, name);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || s[0] == '-' || end != s.c_str() + s.size() || errno == ERANGE) {
+    invalid(name, s, "a non-negative integer");
+  }
+  return v;
+}
+
+bool get_bool(const ParsedOptions& p, const char* name) {
+  const std::string s = get_string(p, name);
+  if (s == "true" || s == "1" || s == "yes" || s == "on") {
+    return true;
+  }
+  if (s == "false" || s == "0" || s == "no" || s == "off") {
+    return false;
+  }
+  invalid(name, s, "true or false");
+}
+
+std::vector<double> parse_list(const std::string& option, const std::string& text) {
+  std::vector<double> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = text.find(',', pos);
+    const std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || errno == ERANGE || !std::isfinite(v)) {
+      throw ConfigError("option --" + option + ": invalid list '" + text + "' (item '" + item +
+                        "' is not a finite number; expected e.g. 0.2,0.8)");
+    }
+    out.push_back(v);
+    if (comma == std::string::npos) {
+      break;
+    }
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal) {
+  const std::string s = get_string(p, name);
+  if (allow_equal && (s == "equal" || s.empty())) {
+    return {};
+  }
+  return parse_list(name, s);
+}
+
+} // namespace grpo::app

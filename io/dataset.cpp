@@ -1,0 +1,421 @@
+#include "io/dataset.hpp"
+
+#include "core/error.hpp"
+#include "solver/group_partition.hpp"
+#include "solver/local_split.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <zlib.h>
+
+namespace grpo::io {
+
+namespace {
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+[[noreturn]] void bad(const std::string& path, const std::string& object, const std::string& what) {
+  throw DataError(quoted(path) + ": " + object + ": " + what);
+}
+
+std::string shape_string(const std::vector<hsize_t>& dims) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+const char* class_text(H5T_class_t c) {
+  return c == H5T_INTEGER  ? "integer"
+         : c == H5T_FLOAT  ? "float"
+         : c == H5T_STRING ? "string"
+                           : "other";
+}
+
+void require_float(const h5::File& f, const std::string& name, const h5::File::Info& info) {
+  if (info.type_class != H5T_FLOAT) {
+    bad(f.path(), name,
+        std::string("has element type ") + class_text(info.type_class) +
+            ", expected float32 (or another floating-point type)");
+  }
+}
+
+void require_shape(const h5::File& f, const std::string& name, const h5::File::Info& info,
+                   const std::vector<hsize_t>& expected) {
+  if (info.dims != expected) {
+    bad(f.path(), name,
+        "has shape " + shape_string(info.dims) + ", expected " + shape_string(expected));
+  }
+}
+
+int schema_major(const std::string& version) {
+  const auto dot = version.find('.');
+  const std::string major = version.substr(0, dot);
+  if (major.empty() || major.find_first_not_of("0123456789") != std::string::npos ||
+      dot == std::string::npos) {
+    return -1;
+  }
+  return std::stoi(major);
+}
+
+SplitInfo inspect_split(const h5::File& f, const std::string& split, int k, int d) {
+  SplitInfo s;
+  s.name = split;
+  const std::string off_name = split + "/offsets";
+  const auto off_info = f.info(off_name);
+  if (off_info.type_class != H5T_INTEGER) {
+    bad(f.path(), off_name,
+        std::string("has element type ") + class_text(off_info.type_class) + ", expected int64");
+  }
+  require_shape(f, off_name, off_info, {static_cast<hsize_t>(k + 1)});
+  const auto offsets = f.read_int64(off_name);
+  if (offsets[0] != 0) {
+    bad(f.path(), off_name, "offsets[0] = " + std::to_string(offsets[0]) + ", expected 0");
+  }
+  for (int g = 1; g <= k; ++g) {
+    if (offsets[g] < offsets[g - 1]) {
+      bad(f.path(), off_name,
+          "not monotone: offsets[" + std::to_string(g) + "] = " + std::to_string(offsets[g]) +
+              " < offsets[" + std::to_string(g - 1) + "] = " + std::to_string(offsets[g - 1]));
+    }
+  }
+  s.offsets.assign(offsets.begin(), offsets.end());
+  const auto n = static_cast<hsize_t>(offsets[k]);
+  for (const char* name : {"chosen", "rejected"}) {
+    const std::string full = split + "/" + name;
+    const auto info = f.info(full);
+    require_float(f, full, info);
+    require_shape(f, full, info, {n, static_cast<hsize_t>(d)});
+  }
+  const std::string ref = split + "/ref_logratio";
+  if (f.exists(ref)) {
+    const auto info = f.info(ref);
+    require_float(f, ref, info);
+    require_shape(f, ref, info, {n});
+    s.has_ref = true;
+  }
+  return s;
+}
+
+/// First global row whose values are not all finite, or max() when all are.
+index_t first_bad_row(const std::vector<float>& values, index_t row_begin, std::size_t width) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return row_begin + static_cast<index_t>(i / width);
+    }
+  }
+  return std::numeric_limits<index_t>::max();
+}
+
+void check_finite_rows(const std::string& path, const std::string& name,
+                       const std::vector<float>& values, index_t row_begin, std::size_t width,
+                       const solver::Communicator& comm) {
+  const index_t bad_row = comm.allreduce_min(first_bad_row(values, row_begin, width));
+  if (bad_row != std::numeric_limits<index_t>::max()) {
+    bad(path, name, "row " + std::to_string(bad_row) + " contains NaN or Inf");
+  }
+}
+
+policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, int d,
+                                     const solver::Communicator& comm) {
+  const solver::GroupPartition partition(info.offsets, comm.size());
+  const int r = comm.rank();
+  const index_t begin = partition.rank_begin(r);
+  const index_t end = partition.rank_end(r);
+  const auto rows = static_cast<std::size_t>(end - begin);
+  std::vector<float> chosen(rows * d);
+  std::vector<float> rejected(rows * d);
+  std::vector<float> ref(rows, 0.0f);
+  f.read_rows(info.name + "/chosen", begin, end, chosen.data());
+  f.read_rows(info.name + "/rejected", begin, end, rejected.data());
+  if (info.has_ref) {
+    f.read_rows(info.name + "/ref_logratio", begin, end, ref.data());
+  }
+  check_finite_rows(f.path(), info.name + "/chosen", chosen, begin, d, comm);
+  check_finite_rows(f.path(), info.name + "/rejected", rejected, begin, d, comm);
+  check_finite_rows(f.path(), info.name + "/ref_logratio", ref, begin, 1, comm);
+  // z = chosen - rejected, rounded once to float32.
+  std::vector<float> z(rows * d);
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    z[i] = static_cast<float>(static_cast<double>(chosen[i]) - static_cast<double>(rejected[i]));
+  }
+  check_finite_rows(f.path(), info.name + "/chosen - rejected", z, begin, d, comm);
+  return solver::make_local_split(info.name, d, partition, r, z.data(), ref.data());
+}
+
+} // namespace
+
+const SplitInfo* DatasetSummary::split(const std::string& name) const {
+  for (const auto& s : splits) {
+    if (s.name == name) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+DatasetSummary inspect_dataset(const std::string& path, const solver::Communicator* comm) {
+  const h5::File f = h5::File::open(path, false, comm);
+  DatasetSummary s;
+  s.path = path;
+  if (f.has_attribute("/", "kind")) {
+    const auto kind = f.read_string_attribute("/", "kind");
+    if (kind != "dataset") {
+      bad(path, "attribute 'kind'", "is '" + kind + "', expected 'dataset' (is this a trace?)");
+    }
+  }
+  s.schema_version = f.read_string_attribute("/", "schema_version");
+  if (schema_major(s.schema_version) != kDatasetSchemaMajor) {
+    bad(path, "attribute 'schema_version'",
+        "'" + s.schema_version + "' is not supported (this grpo reads dataset schema 1.x)");
+  }
+  const auto d = f.read_int_attribute("/", "feature_dim");
+  if (d < 1 || d > (1 << 20)) {
+    bad(path, "attribute 'feature_dim'", std::to_string(d) + " is out of range [1, 2^20]");
+  }
+  s.feature_dim = static_cast<int>(d);
+  const auto k = f.read_int_attribute("/", "num_groups");
+  if (k < 1 || k > (1 << 24)) {
+    bad(path, "attribute 'num_groups'", std::to_string(k) + " is out of range [1, 2^24]");
+  }
+  s.source = f.read_string_attribute("/", "source");
+  s.group_names = f.read_strings("groups/names");
+  if (static_cast<std::int64_t>(s.group_names.size()) != k) {
+    bad(path, "groups/names",
+        "has " + std::to_string(s.group_names.size()) +
+            " names, expected num_groups = " + std::to_string(k));
+  }
+  for (const auto& name : f.attribute_names("/")) {
+    try {
+      s.attributes[name] = f.read_string_attribute("/", name);
+    } catch (const DataError&) {
+      // not a string attribute: shown by `grpo info` through the typed fields only
+    }
+  }
+  if (!f.exists("train")) {
+    bad(path, "group 'train'", "is missing (every dataset needs a train split)");
+  }
+  for (const char* split : {"train", "val", "test"}) {
+    if (!f.exists(split)) {
+      continue;
+    }
+    s.splits.push_back(inspect_split(f, split, static_cast<int>(k), s.feature_dim));
+    const auto& info = s.splits.back();
+    if (std::string(split) != "test") {
+      for (int g = 0; g < k; ++g) {
+        if (info.offsets[g + 1] == info.offsets[g]) {
+          bad(path, std::string(split) + "/offsets",
+              "group " + std::to_string(g) + " ('" + s.group_names[g] +
+                  "') is empty (every group needs pairs in train and val)");
+        }
+      }
+    }
+  }
+  if (f.exists("env")) {
+    const auto params = f.info("env/reward_params");
+    require_float(f, "env/reward_params", params);
+    require_shape(f, "env/reward_params", params,
+                  {static_cast<hsize_t>(k), static_cast<hsize_t>(s.feature_dim)});
+    const auto features = f.info("env/action_features");
+    require_float(f, "env/action_features", features);
+    if (features.dims.size() != 4 || features.dims[0] < 1 ||
+        features.dims[1] != static_cast<hsize_t>(k) || features.dims[2] < 1 ||
+        features.dims[3] != static_cast<hsize_t>(s.feature_dim)) {
+      bad(path, "env/action_features",
+          "has shape " + shape_string(features.dims) + ", expected [M >= 1, " + std::to_string(k) +
+              ", A >= 1, " + std::to_string(s.feature_dim) + "]");
+    }
+    s.has_env = true;
+    s.env_states = static_cast<index_t>(features.dims[0]);
+    s.env_actions = static_cast<int>(features.dims[2]);
+  }
+  return s;
+}
+
+LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm) {
+  LoadedDataset out;
+  out.summary = inspect_dataset(path, &comm);
+  const h5::File f = h5::File::open(path, false, &comm);
+  const int d = out.summary.feature_dim;
+  out.train = load_split(f, *out.summary.split("train"), d, comm);
+  if (const auto* val = out.summary.split("val")) {
+    out.val = load_split(f, *val, d, comm);
+  }
+  if (out.summary.has_env) {
+    auto& env = out.env;
+    const int k = out.summary.num_groups();
+    env.num_groups = k;
+    env.num_actions = out.summary.env_actions;
+    env.feature_dim = d;
+    env.num_states = out.summary.env_states;
+    env.state_begin = solver::even_share_begin(env.num_states, comm.size(), comm.rank());
+    const index_t end = solver::even_share_begin(env.num_states, comm.size(), comm.rank() + 1);
+    const auto local = static_cast<std::size_t>(end - env.state_begin);
+    const std::size_t width = static_cast<std::size_t>(k) * env.num_actions * d;
+    std::vector<double> features(local * width);
+    f.read_rows("env/action_features", env.state_begin, end, features.data());
+    const auto params = f.read_double("env/reward_params");
+    index_t bad_row = std::numeric_limits<index_t>::max();
+    for (std::size_t i = 0; i < features.size(); ++i) {
+      if (!std::isfinite(features[i])) {
+        bad_row = env.state_begin + static_cast<index_t>(i / width);
+        break;
+      }
+    }
+    bad_row = comm.allreduce_min(bad_row);
+    if (bad_row != std::numeric_limits<index_t>::max()) {
+      bad(path, "env/action_features", "state " + std::to_string(bad_row) + " contains NaN or Inf");
+    }
+    for (double p : params) {
+      if (!std::isfinite(p)) {
+        bad(path, "env/reward_params", "contains NaN or Inf");
+      }
+    }
+    env.features = Kokkos::View<double****, MemSpace>(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::data::env::features"), local, k,
+        env.num_actions, d);
+    auto fh = Kokkos::create_mirror_view(env.features);
+    std::size_t idx = 0;
+    for (std::size_t m = 0; m < local; ++m) {
+      for (int g = 0; g < k; ++g) {
+        for (int a = 0; a < env.num_actions; ++a) {
+          for (int j = 0; j < d; ++j) {
+            fh(m, g, a, j) = features[idx++];
+          }
+        }
+      }
+    }
+    Kokkos::deep_copy(env.features, fh);
+    env.reward_params = View2<double>("grpo::data::env::reward_params", k, d);
+    auto ph = Kokkos::create_mirror_view(env.reward_params);
+    for (int g = 0; g < k; ++g) {
+      for (int j = 0; j < d; ++j) {
+        ph(g, j) = params[static_cast<std::size_t>(g) * d + j];
+      }
+    }
+    Kokkos::deep_copy(env.reward_params, ph);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+DatasetWriter::DatasetWriter(std::string path, const solver::Communicator& comm,
+                             const DatasetHeader& header)
+    : m_path(std::move(path))
+    , m_tmp(m_path + ".tmp")
+    , m_comm(comm)
+    , m_file(h5::File::create(m_tmp, &m_comm))
+    , m_feature_dim(header.feature_dim) {
+  m_file.write_attribute("/", "schema_version", std::string(kDatasetSchemaVersion));
+  m_file.write_attribute("/", "kind", std::string("dataset"));
+  m_file.write_attribute("/", "feature_dim", static_cast<std::int64_t>(header.feature_dim));
+  m_file.write_attribute("/", "num_groups", static_cast<std::int64_t>(header.group_names.size()));
+  m_file.write_attribute("/", "source", header.source);
+  for (const auto& [k, v] : header.text_attributes) {
+    m_file.write_attribute("/", k, v);
+  }
+  for (const auto& [k, v] : header.int_attributes) {
+    m_file.write_attribute("/", k, v);
+  }
+  for (const auto& [k, v] : header.double_attributes) {
+    m_file.write_attribute("/", k, v);
+  }
+  m_file.create_group("groups");
+  m_file.write_strings("groups/names", header.group_names);
+}
+
+DatasetWriter::~DatasetWriter() {
+  if (!m_committed) {
+    m_file.close();
+    if (m_comm.is_root()) {
+      std::error_code ec;
+      std::filesystem::remove(m_tmp, ec);
+    }
+  }
+}
+
+void DatasetWriter::begin_split(const std::string& split, const std::vector<index_t>& offsets) {
+  const auto k1 = static_cast<hsize_t>(offsets.size());
+  const auto n = static_cast<hsize_t>(offsets.back());
+  m_file.create_group(split);
+  m_file.create_dataset(split + "/offsets", H5T_STD_I64LE, {k1});
+  // Identical on every rank: the root writes it, the others join with an empty selection.
+  std::vector<std::int64_t> values(offsets.begin(), offsets.end());
+  m_file.write_rows(split + "/offsets", H5T_NATIVE_INT64, 0,
+                    m_comm.is_root() ? static_cast<index_t>(k1) : 0, values.data());
+  const auto dim = static_cast<hsize_t>(m_feature_dim);
+  m_file.create_dataset(split + "/chosen", H5T_IEEE_F32LE, {n, dim});
+  m_file.create_dataset(split + "/rejected", H5T_IEEE_F32LE, {n, dim});
+  m_file.create_dataset(split + "/ref_logratio", H5T_IEEE_F32LE, {n});
+}
+
+void DatasetWriter::write_split_rows(const std::string& split, index_t row_begin, index_t row_end,
+                                     const float* chosen, const float* rejected, const float* ref) {
+  m_file.write_rows(split + "/chosen", H5T_NATIVE_FLOAT, row_begin, row_end, chosen);
+  m_file.write_rows(split + "/rejected", H5T_NATIVE_FLOAT, row_begin, row_end, rejected);
+  std::vector<float> zeros;
+  if (ref == nullptr) {
+    zeros.assign(static_cast<std::size_t>(row_end - row_begin), 0.0f);
+    ref = zeros.data();
+  }
+  m_file.write_rows(split + "/ref_logratio", H5T_NATIVE_FLOAT, row_begin, row_end, ref);
+}
+
+void DatasetWriter::create_rows_dataset(const std::string& name, hid_t type,
+                                        const std::vector<hsize_t>& dims) {
+  m_file.create_dataset(name, type, dims);
+}
+
+void DatasetWriter::write_rows(const std::string& name, hid_t mem_type, index_t row_begin,
+                               index_t row_end, const void* data) {
+  m_file.write_rows(name, mem_type, row_begin, row_end, data);
+}
+
+void DatasetWriter::create_group(const std::string& name) { m_file.create_group(name); }
+
+void DatasetWriter::write_attribute(const std::string& object, const std::string& name,
+                                    const std::string& value) {
+  m_file.write_attribute(object, name, value);
+}
+
+void DatasetWriter::commit() {
+  m_file.close();
+  m_comm.barrier();
+  std::int64_t status = 0;
+  if (m_comm.is_root()) {
+    std::error_code ec;
+    std::filesystem::rename(m_tmp, m_path, ec);
+    status = ec ? 1 : 0;
+  }
+  m_comm.broadcast(status);
+  if (status != 0) {
+    throw IoError("cannot rename '" + m_tmp + "' to '" + m_path + "'");
+  }
+  m_committed = true;
+}
+
+std::string file_checksum(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw IoError("cannot read '" + path + "' for its checksum", true);
+  }
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = in.gcount();
+    if (got > 0) {
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<uInt>(got));
+    }
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "crc32:%08lx", static_cast<unsigned long>(crc));
+  return text;
+}
+
+} // namespace grpo::io
