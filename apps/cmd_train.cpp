@@ -341,8 +341,10 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
       {"dataset_checksum", comm.is_root() ? io::file_checksum(setup.dataset) : ""},
       {"dataset_source", data.summary.source},
   };
-  if (const auto it = data.summary.attributes.find("preset"); it != data.summary.attributes.end()) {
-    header.text_attributes["dataset_preset"] = it->second;
+  for (const char* key : {"preset", "feature_type"}) {
+    if (const auto it = data.summary.attributes.find(key); it != data.summary.attributes.end()) {
+      header.text_attributes[std::string("dataset_") + key] = it->second;
+    }
   }
   header.int_attributes = {{"num_ranks", comm.size()},
                            {"iterations", setup.config.iterations},
