@@ -215,7 +215,7 @@ int run_generate(core::Environment& env, const std::vector<std::string>& args) {
     root_print(env, o.str());
     return 0;
   }
-  const io::BanditSpec spec = resolve(parsed);
+  const io::BanditSpec spec = naming_config_file(parsed, [&] { return resolve(parsed); });
   const std::string out = get_string(parsed, "out");
   solver::Communicator comm;
 

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <unistd.h>
@@ -57,7 +58,8 @@ po::options_description train_options() {
     ("param-limit", text(), "theta_0 ~ U[0, param-limit] [1]")
     ("theta-init", text(), "initial theta: comma-separated values, or a trace .h5 (its theta_final)")
     ("trace-every", text(), "record metrics every N steps (and after the last) [100]")
-    ("check-sync", text(), "every N steps verify theta is bit-identical on all ranks [0 = off]")
+    ("check-sync", text()->implicit_value("true"),
+     "at every record, verify theta is bit-identical on all ranks [false]")
     ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
   // clang-format on
   return o;
@@ -71,7 +73,7 @@ struct TrainSetup {
   solver::SolverConfig config;
   index_t trace_every = 100;
   std::string theta_init;
-  index_t check_sync = 0;
+  bool check_sync = false;
   bool quiet = false;
 };
 
@@ -133,6 +135,11 @@ TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
   }
   s.dataset = get_string(p, "dataset");
   s.out = get_string(p, "out");
+  std::error_code ec;
+  if (s.out == s.dataset || std::filesystem::equivalent(s.out, s.dataset, ec)) {
+    throw ConfigError("option --out: '" + s.out +
+                      "' is the input dataset; refusing to overwrite it with a trace");
+  }
   const solver::Method method =
       given(p, "method") ? solver::parse_method(get_string(p, "method")) : solver::Method::GrDpo;
   auto& c = s.config;
@@ -196,16 +203,12 @@ TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
   if (given(p, "trace-every"))
     s.trace_every = get_int(p, "trace-every");
   if (given(p, "check-sync"))
-    s.check_sync = get_int(p, "check-sync");
+    s.check_sync = get_bool(p, "check-sync");
   if (given(p, "quiet"))
     s.quiet = get_bool(p, "quiet");
   if (s.trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
                       " (expected an integer >= 1)");
-  }
-  if (s.check_sync < 0) {
-    throw ConfigError("option --check-sync: invalid value " + std::to_string(s.check_sync) +
-                      " (expected an integer >= 0)");
   }
   if (c.batch_size < 0) {
     throw ConfigError("option --batch-size: invalid value " + std::to_string(c.batch_size) +
@@ -219,7 +222,7 @@ TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
 }
 
 /// theta_0 from --theta-init: a list, or the theta_final of a trace file.
-std::vector<double> initial_theta(const TrainSetup& s, int dim, const solver::Communicator& comm) {
+std::vector<double> initial_theta(const TrainSetup& s, int dim) {
   if (s.theta_init.empty()) {
     return solver::MinimaxSolver::initial_theta(s.config, dim);
   }
@@ -228,10 +231,14 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim, const solver::Co
       v.size() > 3 && (v.substr(v.size() - 3) == ".h5" ||
                        v.substr(v.size() - 5 < v.size() ? v.size() - 5 : 0) == ".hdf5");
   if (!is_file) {
-    return parse_list("theta-init", v);
+    auto theta = parse_list("theta-init", v);
+    if (static_cast<int>(theta.size()) != dim) {
+      throw ConfigError("option --theta-init: " + std::to_string(theta.size()) +
+                        " values given, the policy has " + std::to_string(dim) + " parameters");
+    }
+    return theta;
   }
   const auto f = io::h5::File::open(v, false, nullptr);
-  (void)comm;
   const char* name = "theta_final";
   if (!f.exists(name)) {
     throw DataError("'" + v +
@@ -243,6 +250,11 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim, const solver::Co
     throw DataError("'" + v + "': theta_final must be a 1-D float dataset");
   }
   auto theta = f.read_double(name);
+  if (static_cast<int>(theta.size()) != dim) {
+    throw DataError("'" + v + "': theta_final has " + std::to_string(theta.size()) +
+                    " values (option --theta-init), the dataset's policy has " +
+                    std::to_string(dim) + " parameters");
+  }
   for (std::size_t j = 0; j < theta.size(); ++j) {
     if (!std::isfinite(theta[j])) {
       throw DataError("'" + v + "': theta_final[" + std::to_string(j) + "] is not finite");
@@ -314,12 +326,21 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
     return 0;
   }
   solver::Communicator comm;
-  const TrainSetup setup = resolve(parsed, comm);
+  const TrainSetup setup = naming_config_file(parsed, [&] { return resolve(parsed, comm); });
+  // Validate everything that needs only the dataset's metadata before loading its rows.
+  const auto summary = io::inspect_dataset(setup.dataset, &comm);
+  std::vector<index_t> group_sizes;
+  const auto& train_offsets = summary.split("train")->offsets;
+  for (std::size_t g = 0; g + 1 < train_offsets.size(); ++g) {
+    group_sizes.push_back(train_offsets[g + 1] - train_offsets[g]);
+  }
+  naming_config_file(parsed, [&] { setup.config.validate(group_sizes); });
+  const auto theta0 =
+      naming_config_file(parsed, [&] { return initial_theta(setup, summary.feature_dim); });
   env.start_kokkos(parsed.kokkos_args);
 
   const auto data = io::load_dataset(setup.dataset, comm);
   const int dim = data.summary.feature_dim;
-  const auto theta0 = initial_theta(setup, dim, comm);
   solver::MinimaxSolver solver(setup.config, comm, data.train, theta0);
 
   const std::string config_text = render_config(setup);
@@ -363,10 +384,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                     trace.append(r);
                     progress.update(r);
                     last = r;
-                    if (setup.check_sync > 0 &&
-                        (r.iteration / setup.trace_every) %
-                                std::max<index_t>(1, setup.check_sync / setup.trace_every) ==
-                            0) {
+                    if (setup.check_sync) {
                       const auto h = static_cast<std::int64_t>(theta_hash(solver.theta()) >> 1);
                       if (comm.allreduce_min(h) != comm.allreduce_max(h)) {
                         throw InternalError("theta differs between ranks at iteration " +

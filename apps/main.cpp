@@ -61,9 +61,12 @@ int main(int argc, char** argv) {
     return code;
   };
   try {
-    if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+    if (all.empty()) {
+      throw ConfigError("missing command (expected generate, train or info; see grpo --help)");
+    }
+    if (all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
       app::root_print(env, app::kUsage);
-      return all.empty() ? static_cast<int>(ExitCode::Config) : 0;
+      return 0;
     }
     if (all[0] == "--version") {
       app::root_print(env, app::version_line() + "\n");

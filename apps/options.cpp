@@ -2,9 +2,11 @@
 
 #include "core/error.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 namespace grpo::app {
@@ -43,13 +45,29 @@ ParsedOptions parse_options(const std::string& command, const po::options_descri
   }
   if (out.values.count("config")) {
     const auto path = out.values["config"].as<std::string>();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      throw IoError(
+          "grpo " + command + ": cannot open config file '" + path +
+          (std::filesystem::exists(path, ec) ? "': not a regular file" : "': no such file"));
+    }
     std::ifstream in(path);
     if (!in) {
-      throw IoError("grpo " + command + ": cannot open config file '" + path + "'");
+      throw IoError("grpo " + command + ": cannot read config file '" + path + "'");
     }
+    out.config_path = path;
     try {
+      const auto parsed = po::parse_config_file(in, options, false);
+      for (const auto& option : parsed.options) {
+        if (option.string_key == "config") {
+          throw ConfigError("config file '" + path + "': option 'config' cannot be nested");
+        }
+        if (out.values.count(option.string_key) == 0) {
+          out.from_config.insert(option.string_key);
+        }
+      }
       // Values already stored from the command line take precedence.
-      po::store(po::parse_config_file(in, options, false), out.values);
+      po::store(parsed, out.values);
     } catch (const po::error& e) {
       throw ConfigError("config file '" + path + "': " + e.what());
     }
@@ -63,6 +81,21 @@ ParsedOptions parse_options(const std::string& command, const po::options_descri
 }
 
 bool given(const ParsedOptions& p, const char* name) { return p.values.count(name) > 0; }
+
+std::string option_in_message(const std::string& message) {
+  const std::string marker = "option --";
+  const auto pos = message.find(marker);
+  if (pos == std::string::npos) {
+    return "";
+  }
+  const auto begin = pos + marker.size();
+  auto end = begin;
+  while (end < message.size() &&
+         (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-')) {
+    ++end;
+  }
+  return message.substr(begin, end - begin);
+}
 
 std::string get_string(const ParsedOptions& p, const char* name) {
   return p.values[name].as<std::string>();

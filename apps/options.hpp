@@ -3,10 +3,13 @@
 // option in every error, and list parsing. Kokkos' own --kokkos-* flags pass through unparsed.
 #pragma once
 
+#include "core/error.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,7 +21,14 @@ struct ParsedOptions {
   po::variables_map values;
   std::vector<std::string> kokkos_args; ///< --kokkos-* arguments, for Kokkos::initialize
   bool help = false;
+  std::string config_path;           ///< the --config file, if any
+  std::set<std::string> from_config; ///< options whose value came from that file
 };
+
+/// Runs `f`; a ConfigError about an option whose value came from the config file is rethrown
+/// with the file named, so the user knows where to look.
+template <class F>
+decltype(auto) naming_config_file(const ParsedOptions& p, F&& f);
 
 /// Parses args (without the program and subcommand names). `positional` names an option that
 /// takes positional arguments, or is empty. Throws ConfigError / IoError.
@@ -39,5 +49,21 @@ std::vector<double> parse_list(const std::string& option, const std::string& tex
 
 /// Ready-made option adders (no defaults: absence means "keep the preset or built-in value").
 po::typed_value<std::string>* text();
+
+/// The option named in a message "option --name: ...", or empty.
+std::string option_in_message(const std::string& message);
+
+template <class F>
+decltype(auto) naming_config_file(const ParsedOptions& p, F&& f) {
+  try {
+    return f();
+  } catch (const ConfigError& e) {
+    const std::string option = option_in_message(e.what());
+    if (!option.empty() && p.from_config.count(option) > 0) {
+      throw ConfigError("config file '" + p.config_path + "': " + e.what());
+    }
+    throw;
+  }
+}
 
 } // namespace grpo::app

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <new>
+#include <unistd.h>
 #include <zlib.h>
 
 namespace grpo::io {
@@ -55,9 +57,9 @@ void require_shape(const h5::File& f, const std::string& name, const h5::File::I
 int schema_major(const std::string& version) {
   const auto dot = version.find('.');
   const std::string major = version.substr(0, dot);
-  if (major.empty() || major.find_first_not_of("0123456789") != std::string::npos ||
-      dot == std::string::npos) {
-    return -1;
+  if (major.empty() || major.size() > 6 ||
+      major.find_first_not_of("0123456789") != std::string::npos || dot == std::string::npos) {
+    return -1; // not "major.minor", or a major no grpo will ever read
   }
   return std::stoi(major);
 }
@@ -127,9 +129,31 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
   const index_t begin = partition.rank_begin(r);
   const index_t end = partition.rank_end(r);
   const auto rows = static_cast<std::size_t>(end - begin);
-  std::vector<float> chosen(rows * d);
-  std::vector<float> rejected(rows * d);
-  std::vector<float> ref(rows, 0.0f);
+  std::vector<float> chosen;
+  std::vector<float> rejected;
+  std::vector<float> ref;
+  // Host staging holds chosen, rejected and z (3 x rows x d floats): refuse shares that cannot
+  // fit in this machine's memory before touching any of it (an over-committed allocation would
+  // be killed later instead of failing).
+  const double need = 3.0 * static_cast<double>(rows) * d * sizeof(float);
+  const double physical =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  bool allocated = physical <= 0 || need < physical;
+  try {
+    if (!allocated) {
+      throw std::bad_alloc();
+    }
+    chosen.resize(rows * d);
+    rejected.resize(rows * d);
+    ref.assign(rows, 0.0f);
+  } catch (const std::bad_alloc&) {
+    allocated = false;
+  }
+  if (comm.any(!allocated)) {
+    bad(f.path(), info.name + "/chosen",
+        "declares " + std::to_string(info.offsets.back()) + " rows of " + std::to_string(d) +
+            " features; a rank's share does not fit in memory (use more ranks)");
+  }
   f.read_rows(info.name + "/chosen", begin, end, chosen.data());
   f.read_rows(info.name + "/rejected", begin, end, rejected.data());
   if (info.has_ref) {

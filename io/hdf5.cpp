@@ -74,12 +74,18 @@ const char* class_name(H5T_class_t c) {
   }
 }
 
-Id string_type(std::size_t size) {
+Id string_type(std::size_t size, H5T_cset_t cset = H5T_CSET_UTF8) {
   Id type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.get(), size);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  H5Tset_cset(type.get(), cset);
   H5Tset_strpad(type.get(), H5T_STR_NULLTERM);
   return type;
+}
+
+/// The character set of a stored string type (HDF5 converts only between equal sets).
+H5T_cset_t cset_of(hid_t type) {
+  const H5T_cset_t cset = H5Tget_cset(type);
+  return cset == H5T_CSET_ASCII ? H5T_CSET_ASCII : H5T_CSET_UTF8;
 }
 
 } // namespace
@@ -179,7 +185,7 @@ std::string File::read_string_attribute(const std::string& object, const std::st
                     class_name(H5Tget_class(type.get())) + ", expected string");
   }
   if (H5Tis_variable_str(type.get()) > 0) {
-    Id mem = string_type(H5T_VARIABLE);
+    Id mem = string_type(H5T_VARIABLE, cset_of(type.get()));
     char* value = nullptr;
     check(H5Aread(attr.get(), mem.get(), &value), "attribute read", m_path, where);
     std::string out = value != nullptr ? value : "";
@@ -188,7 +194,7 @@ std::string File::read_string_attribute(const std::string& object, const std::st
   }
   const std::size_t size = H5Tget_size(type.get());
   std::string buffer(size + 1, '\0');
-  Id mem = string_type(size + 1);
+  Id mem = string_type(size + 1, cset_of(type.get()));
   check(H5Aread(attr.get(), mem.get(), buffer.data()), "attribute read", m_path, where);
   return std::string(buffer.c_str());
 }
@@ -311,7 +317,7 @@ std::vector<std::string> File::read_strings(const std::string& name) const {
     return out;
   }
   if (H5Tis_variable_str(type.get()) > 0) {
-    Id mem = string_type(H5T_VARIABLE);
+    Id mem = string_type(H5T_VARIABLE, cset_of(type.get()));
     std::vector<char*> values(n, nullptr);
     check(H5Dread(dset.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "read",
           m_path, name);
@@ -322,7 +328,7 @@ std::vector<std::string> File::read_strings(const std::string& name) const {
     H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, values.data());
   } else {
     const std::size_t size = i.type_size;
-    Id mem = string_type(size + 1);
+    Id mem = string_type(size + 1, cset_of(type.get()));
     std::vector<char> buffer(n * (size + 1), '\0');
     check(H5Dread(dset.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), "read",
           m_path, name);
