@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs missing Debian packages, builds with warnings as errors, runs the
 # whole suite (unit, MPI at 1/2/3 ranks, I/O, end-to-end, science, install), builds and tests
-# the kernels-only variant (no MPI, no HDF5), and checks formatting.
+# the kernels-only variant (no MPI, no HDF5), reruns the suite under ASan + UBSan, and checks
+# formatting.
 # Usage: bash scripts/test.sh        (GRPO_BUILD_DIR overrides the build directory "build")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,12 @@ cmake -S . -B "$build-kernels" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPO_ENABLE_W
   -DGRPO_ENABLE_MPI=OFF -DGRPO_ENABLE_HDF5=OFF
 cmake --build "$build-kernels" -j"$jobs"
 (cd "$build-kernels" && ctest --output-on-failure -j"$jobs" -L unit)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer: everything but the install test.
+cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPO_ENABLE_WERROR=ON \
+  -DGRPO_SANITIZE="address;undefined"
+cmake --build "$build-asan" -j"$jobs"
+(cd "$build-asan" && ctest --output-on-failure -j"$jobs" -LE install)
 
 # Formatting (clang-format 14, the repository's .clang-format).
 if git -C "$root" rev-parse --git-dir > /dev/null 2>&1; then

@@ -180,3 +180,17 @@ def test_info_summarises_datasets_and_traces(dataset, tmp_path):
     run(["train", "--dataset", dataset, "--iterations", 5, "--out", trace, "-q"])
     out = run(["info", trace]).stdout
     assert "grpo trace" in out and "status completed" in out and "records 2" in out
+
+
+def test_divergence_stops_with_a_numerical_error_and_a_failed_trace(dataset, tmp_path):
+    trace = tmp_path / "diverged.h5"
+    proc = run(["train", "--dataset", dataset, "--method", "ipo", "--step-theta", "1e200",
+                "--iterations", 100, "--trace-every", 1, "--out", trace, "-q"], check=False)
+    assert proc.returncode == 5, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: non-finite"), proc.stderr
+    assert "iteration" in lines[0]
+    with h5py.File(trace, "r") as f:
+        assert f.attrs["status"].startswith("failed: non-finite")
+        assert f["iteration"].shape[0] >= 1
+        assert np.all(np.isfinite(f["theta"][()]))
