@@ -171,14 +171,20 @@ std::vector<std::string> File::attribute_names(const std::string& object) const 
   return names;
 }
 
-std::string File::read_string_attribute(const std::string& object, const std::string& name) const {
-  const std::string where = object == "/" ? name : object + "@" + name;
+Id File::open_attribute(const std::string& object, const std::string& name,
+                        std::string& where) const {
+  where = object == "/" ? name : object + "@" + name;
   if (!has_attribute(object, name)) {
     throw DataError("'" + m_path + "': missing attribute '" + where + "'");
   }
-  Id attr(checked(H5Aopen_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-                  "attribute open", m_path, where),
-          H5Aclose);
+  return Id(checked(H5Aopen_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                    "attribute open", m_path, where),
+            H5Aclose);
+}
+
+std::string File::read_string_attribute(const std::string& object, const std::string& name) const {
+  std::string where;
+  const Id attr = open_attribute(object, name, where);
   Id type(H5Aget_type(attr.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_STRING) {
     throw DataError("'" + m_path + "': attribute '" + where + "' has type " +
@@ -200,13 +206,8 @@ std::string File::read_string_attribute(const std::string& object, const std::st
 }
 
 std::int64_t File::read_int_attribute(const std::string& object, const std::string& name) const {
-  const std::string where = object == "/" ? name : object + "@" + name;
-  if (!has_attribute(object, name)) {
-    throw DataError("'" + m_path + "': missing attribute '" + where + "'");
-  }
-  Id attr(checked(H5Aopen_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-                  "attribute open", m_path, where),
-          H5Aclose);
+  std::string where;
+  const Id attr = open_attribute(object, name, where);
   Id type(H5Aget_type(attr.get()), H5Tclose);
   Id space(H5Aget_space(attr.get()), H5Sclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {

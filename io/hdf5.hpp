@@ -118,6 +118,8 @@ private:
       : m_path(std::move(path))
       , m_file(std::move(file))
       , m_parallel(parallel) {}
+  /// Opens attribute `name` of `object` (DataError if absent); `where` names it in messages.
+  Id open_attribute(const std::string& object, const std::string& name, std::string& where) const;
   void read_rows_typed(const std::string& name, hid_t mem_type, index_t row_begin, index_t row_end,
                        void* out) const;
   Id transfer_list() const;

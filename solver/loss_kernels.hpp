@@ -6,6 +6,7 @@
 #include "core/kokkos_compat.hpp"
 #include "core/rng.hpp"
 #include "core/views.hpp"
+#include "solver/array_sum.hpp"
 
 namespace grpo::solver {
 
@@ -33,22 +34,18 @@ struct SampledRows {
 
 /// sums[0] += loss_i, sums[1 + j] += dloss/dtheta_j (if with_gradient), over k in the range.
 template <class Margins, class Loss, class RowMap>
-struct LossGradientSums {
-  using value_type = double[];
-  using size_type = unsigned;
-
+struct LossGradientSums : ArraySum {
   Margins m_margins;
   Loss m_loss;
   RowMap m_rows;
   bool m_with_gradient;
-  unsigned value_count;
 
   LossGradientSums(Margins margins, Loss loss, RowMap rows, int dim, bool with_gradient)
-      : m_margins(margins)
+      : ArraySum{static_cast<unsigned>(with_gradient ? dim + 1 : 1)}
+      , m_margins(margins)
       , m_loss(loss)
       , m_rows(rows)
-      , m_with_gradient(with_gradient)
-      , value_count(static_cast<unsigned>(with_gradient ? dim + 1 : 1)) {}
+      , m_with_gradient(with_gradient) {}
 
   KOKKOS_INLINE_FUNCTION void operator()(const index_t k, value_type sums) const {
     const index_t i = m_rows(k);
@@ -61,19 +58,6 @@ struct LossGradientSums {
     sums[0] += value;
     if (m_with_gradient) {
       m_margins.add_gradient(i, slope, sums + 1);
-    }
-  }
-
-  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      sums[j] = 0.0;
-    }
-  }
-
-  KOKKOS_INLINE_FUNCTION void join(GRPO_REDUCE_VOLATILE value_type dst,
-                                   const GRPO_REDUCE_VOLATILE value_type src) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      dst[j] += src[j];
     }
   }
 };

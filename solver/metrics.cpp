@@ -1,6 +1,7 @@
 #include "solver/metrics.hpp"
 
 #include "core/kokkos_compat.hpp"
+#include "solver/array_sum.hpp"
 #include "solver/loss_kernels.hpp"
 
 #include <cmath>
@@ -33,16 +34,13 @@ std::vector<double> group_mean_losses(const policies::LogLinearPolicy& policy, L
 namespace {
 
 /// Sums over local states of [optimal reward, argmax-policy reward, KL] for one group.
-struct RewardSums {
-  using value_type = double[];
-  using size_type = unsigned;
+struct RewardSums : ArraySum {
   Kokkos::View<const double****, MemSpace> m_phi;
   Kokkos::View<const double**, MemSpace> m_star;
   Kokkos::View<const double*, MemSpace> m_theta;
   int m_group;
   int m_actions;
   int m_dim;
-  unsigned value_count = 3;
 
   KOKKOS_INLINE_FUNCTION double reward(index_t m, int a) const {
     double s = 0.0;
@@ -90,17 +88,6 @@ struct RewardSums {
     sums[1] += reward(m, s_arg);
     sums[2] += kl > 0.0 ? kl : 0.0; // clamp round-off below zero
   }
-  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      sums[j] = 0.0;
-    }
-  }
-  KOKKOS_INLINE_FUNCTION void join(GRPO_REDUCE_VOLATILE value_type dst,
-                                   const GRPO_REDUCE_VOLATILE value_type src) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      dst[j] += src[j];
-    }
-  }
 };
 
 } // namespace
@@ -111,8 +98,8 @@ RewardMetrics evaluate_rewards(const policies::LogLinearPolicy& policy,
   std::vector<double> sums(3 * static_cast<std::size_t>(k_groups), 0.0);
   const auto local = static_cast<index_t>(env.features.extent(0));
   for (int g = 0; g < k_groups; ++g) {
-    RewardSums functor{env.features,    env.reward_params, policy.params(), g,
-                       env.num_actions, env.feature_dim};
+    RewardSums functor{{3}, env.features,    env.reward_params, policy.params(),
+                       g,   env.num_actions, env.feature_dim};
     if (local > 0) {
       Kokkos::parallel_reduce(
           "grpo::solver::metrics::rewards",

@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "core/kokkos_compat.hpp"
 #include "core/rng.hpp"
+#include "solver/array_sum.hpp"
 #include "solver/loss_kernels.hpp"
 
 #include <algorithm>
@@ -23,15 +24,12 @@ double norm2(const std::vector<double>& v) {
 }
 
 /// Sufficient statistics of one group piece: [S (d*d), b (d), q] for IPO targets t_i.
-struct IpoStatistics {
-  using value_type = double[];
-  using size_type = unsigned;
+struct IpoStatistics : ArraySum {
   Kokkos::View<const float**, MemSpace> m_z;
   Kokkos::View<const float*, MemSpace> m_ref;
   index_t m_begin;
   int m_dim;
   double m_target;
-  unsigned value_count;
 
   KOKKOS_INLINE_FUNCTION void operator()(const index_t k, value_type sums) const {
     const index_t i = m_begin + k;
@@ -44,17 +42,6 @@ struct IpoStatistics {
       sums[m_dim * m_dim + a] += t * za;
     }
     sums[m_dim * m_dim + m_dim] += t * t;
-  }
-  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      sums[j] = 0.0;
-    }
-  }
-  KOKKOS_INLINE_FUNCTION void join(GRPO_REDUCE_VOLATILE value_type dst,
-                                   const GRPO_REDUCE_VOLATILE value_type src) const {
-    for (unsigned j = 0; j < value_count; ++j) {
-      dst[j] += src[j];
-    }
   }
 };
 
@@ -396,8 +383,12 @@ void MinimaxSolver::compute_sufficient_statistics() {
   std::vector<double> stats(per_group * k_groups, 0.0);
   std::vector<double> piece(per_group);
   for (const auto& p : m_train.pieces) {
-    IpoStatistics functor{m_train.z, m_train.ref_logratio, p.local_begin,
-                          d,         0.5 / m_config.beta,  static_cast<unsigned>(per_group)};
+    IpoStatistics functor{{static_cast<unsigned>(per_group)},
+                          m_train.z,
+                          m_train.ref_logratio,
+                          p.local_begin,
+                          d,
+                          0.5 / m_config.beta};
     Kokkos::parallel_reduce(
         "grpo::solver::closed_form::statistics",
         Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, p.size()),
