@@ -16,7 +16,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -125,7 +127,9 @@ std::string render_config(const TrainSetup& s) {
   return o.str();
 }
 
-TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
+/// `summary` gives the dataset's metadata (read once, on first use).
+TrainSetup resolve(const ParsedOptions& p,
+                   const std::function<const io::DatasetSummary&(const std::string&)>& summary) {
   TrainSetup s;
   if (!given(p, "dataset")) {
     throw ConfigError("grpo train: the option '--dataset' is required but missing");
@@ -148,9 +152,9 @@ TrainSetup resolve(const ParsedOptions& p, const solver::Communicator& comm) {
     s.preset = get_string(p, "preset");
     std::string setting;
     if (s.preset == "paper") {
-      const auto summary = io::inspect_dataset(s.dataset, &comm);
-      const auto it = summary.attributes.find("preset");
-      setting = it == summary.attributes.end() ? "" : it->second;
+      const auto& attributes = summary(s.dataset).attributes;
+      const auto it = attributes.find("preset");
+      setting = it == attributes.end() ? "" : it->second;
     }
     const auto preset = io::train_preset(s.preset, method, setting, s.dataset);
     c = preset.config;
@@ -326,9 +330,17 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
     return 0;
   }
   solver::Communicator comm;
-  const TrainSetup setup = naming_config_file(parsed, [&] { return resolve(parsed, comm); });
+  std::optional<io::DatasetSummary> cached;
+  const auto dataset_summary = [&](const std::string& path) -> const io::DatasetSummary& {
+    if (!cached) {
+      cached = io::inspect_dataset(path, &comm);
+    }
+    return *cached;
+  };
+  const TrainSetup setup =
+      naming_config_file(parsed, [&] { return resolve(parsed, dataset_summary); });
   // Validate everything that needs only the dataset's metadata before loading its rows.
-  const auto summary = io::inspect_dataset(setup.dataset, &comm);
+  const auto& summary = dataset_summary(setup.dataset);
   std::vector<index_t> group_sizes;
   const auto& train_offsets = summary.split("train")->offsets;
   for (std::size_t g = 0; g + 1 < train_offsets.size(); ++g) {
@@ -339,7 +351,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
       naming_config_file(parsed, [&] { return initial_theta(setup, summary.feature_dim); });
   env.start_kokkos(parsed.kokkos_args);
 
-  const auto data = io::load_dataset(setup.dataset, comm);
+  const auto data = io::load_dataset(summary, comm);
   const int dim = data.summary.feature_dim;
   solver::MinimaxSolver solver(setup.config, comm, data.train, theta0);
 

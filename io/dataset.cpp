@@ -261,8 +261,13 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
 }
 
 LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm) {
+  return load_dataset(inspect_dataset(path, &comm), comm);
+}
+
+LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm) {
   LoadedDataset out;
-  out.summary = inspect_dataset(path, &comm);
+  out.summary = summary;
+  const std::string& path = summary.path;
   const h5::File f = h5::File::open(path, false, &comm);
   const int d = out.summary.feature_dim;
   out.train = load_split(f, *out.summary.split("train"), d, comm);

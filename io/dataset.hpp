@@ -101,6 +101,8 @@ struct LoadedDataset {
 /// Collective: validates the file, partitions train and val by sample count, reads this rank's
 /// rows (and its share of the evaluation states) and checks every value is finite.
 LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm);
+/// The same, for a file already inspected (collectively) with inspect_dataset.
+LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm);
 
 /// CRC-32 (zlib) of the file's bytes, as "crc32:xxxxxxxx" (verifiable with Python's zlib.crc32).
 std::string file_checksum(const std::string& path);
