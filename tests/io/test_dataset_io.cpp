@@ -17,16 +17,33 @@ namespace {
 
 using namespace grpo;
 
-std::string temp_path(const solver::Communicator& comm, const std::string& name) {
-  std::string dir;
-  if (comm.is_root()) {
-    dir = std::filesystem::temp_directory_path() /
-          ("grpo_test_" + std::to_string(::getpid()) + "_" + name);
-    std::filesystem::create_directories(dir);
+/// A scratch directory shared by all ranks, removed (by rank 0) when the test ends.
+class ScratchDir {
+public:
+  ScratchDir(const solver::Communicator& comm, const std::string& name)
+      : m_comm(comm) {
+    if (comm.is_root()) {
+      m_dir = std::filesystem::temp_directory_path() /
+              ("grpo_test_" + std::to_string(::getpid()) + "_" + name);
+      std::filesystem::create_directories(m_dir);
+    }
+    comm.broadcast(m_dir);
   }
-  comm.broadcast(dir);
-  return dir + "/" + name + ".h5";
-}
+  ~ScratchDir() {
+    m_comm.barrier();
+    if (m_comm.is_root()) {
+      std::error_code ec;
+      std::filesystem::remove_all(m_dir, ec);
+    }
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string file(const std::string& name) const { return m_dir + "/" + name + ".h5"; }
+
+private:
+  const solver::Communicator& m_comm;
+  std::string m_dir;
+};
 
 io::BanditSpec small_spec() {
   io::BanditSpec s = io::bandit_preset("uneven-imbalanced");
@@ -62,7 +79,8 @@ void write_dataset(const io::BanditSpec& spec, const std::string& path,
 TEST(DatasetIo, RoundTripReadsOnlyTheOwnedRows) {
   solver::Communicator comm;
   const auto spec = small_spec();
-  const auto path = temp_path(comm, "roundtrip");
+  const ScratchDir scratch(comm, "roundtrip");
+  const auto path = scratch.file("roundtrip");
   write_dataset(spec, path, comm);
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
@@ -93,7 +111,8 @@ TEST(DatasetIo, RoundTripReadsOnlyTheOwnedRows) {
 
 TEST(DatasetIo, UncommittedWriterLeavesNoFile) {
   solver::Communicator comm;
-  const auto path = temp_path(comm, "aborted");
+  const ScratchDir scratch(comm, "aborted");
+  const auto path = scratch.file("aborted");
   {
     io::DatasetHeader header;
     header.feature_dim = 2;
@@ -109,7 +128,8 @@ TEST(DatasetIo, UncommittedWriterLeavesNoFile) {
 
 TEST(DatasetIo, ChecksumIsZlibCrc32) {
   solver::Communicator comm;
-  const auto path = temp_path(comm, "crc");
+  const ScratchDir scratch(comm, "crc");
+  const auto path = scratch.file("crc");
   if (comm.is_root()) {
     std::FILE* f = std::fopen(path.c_str(), "wb");
     std::fputs("123456789", f); // the CRC-32 check value of "123456789" is cbf43926
@@ -121,7 +141,8 @@ TEST(DatasetIo, ChecksumIsZlibCrc32) {
 
 TEST(DatasetIo, TraceWriterAppendsFlushedRecords) {
   solver::Communicator comm;
-  const auto path = temp_path(comm, "trace");
+  const ScratchDir scratch(comm, "trace");
+  const auto path = scratch.file("trace");
   io::TraceHeader header;
   header.group_names = {"a", "b"};
   header.text_attributes["method"] = "gr-dpo";
