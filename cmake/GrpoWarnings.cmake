@@ -1,4 +1,5 @@
-# Warning flags and sanitizers, applied to grpo's own targets only (never to Kokkos or HDF5).
+# Warning, optimisation and sanitizer flags, applied to grpo's own targets only (never to Kokkos
+# or HDF5).
 add_library(grpo_warnings INTERFACE)
 add_library(grpo::warnings ALIAS grpo_warnings)
 target_compile_options(grpo_warnings INTERFACE
@@ -10,3 +11,13 @@ if(GRPO_SANITIZE)
   target_link_options(grpo_warnings INTERFACE -fsanitize=${_grpo_sanitizers})
 endif()
 install(TARGETS grpo_warnings EXPORT grpoTargets)
+
+# The kernels are compute-bound on CPUs with wide vectors (bench/README.md): build them for this
+# machine's instruction set unless told not to (binaries for other machines: GRPO_ENABLE_NATIVE=OFF).
+if(GRPO_ENABLE_NATIVE AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag(-march=native GRPO_HAVE_MARCH_NATIVE)
+  if(GRPO_HAVE_MARCH_NATIVE)
+    target_compile_options(grpo_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+  endif()
+endif()

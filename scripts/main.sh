@@ -10,7 +10,7 @@ bash scripts/setup.sh
 
 build=${GRPO_BUILD_DIR:-build}
 out=${GRPO_OUT:-run/paper}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"$(nproc)" --target grpo
 
 start=$(date +%s)

@@ -12,12 +12,12 @@ jobs=$(nproc)
 bash scripts/setup.sh
 
 build=${GRPO_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPO_ENABLE_WERROR=ON
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGRPO_ENABLE_WERROR=ON
 cmake --build "$build" -j"$jobs"
 (cd "$build" && ctest --output-on-failure -j"$jobs")
 
 # The kernels (core, policies, solver) alone: no MPI, no HDF5, only Kokkos.
-cmake -S . -B "$build-kernels" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPO_ENABLE_WERROR=ON \
+cmake -S . -B "$build-kernels" -DCMAKE_BUILD_TYPE=Release -DGRPO_ENABLE_WERROR=ON \
   -DGRPO_ENABLE_MPI=OFF -DGRPO_ENABLE_HDF5=OFF
 cmake --build "$build-kernels" -j"$jobs"
 (cd "$build-kernels" && ctest --output-on-failure -j"$jobs" -L unit)

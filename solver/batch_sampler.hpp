@@ -37,26 +37,28 @@ struct BatchDrawer {
   }
 };
 
-/// Host and device copies of one drawer, and the per-step helpers the solver needs.
+/// The draws of one run, on the host (every rank computes the same ones).
 class BatchSampler {
 public:
   BatchSampler() = default;
   BatchSampler(std::uint64_t seed, const std::vector<index_t>& offsets, bool group_weighted,
                index_t batch_size);
+  // The drawer views the vectors' storage: moves keep it, copies would not.
+  BatchSampler(const BatchSampler&) = delete;
+  BatchSampler& operator=(const BatchSampler&) = delete;
+  BatchSampler(BatchSampler&&) = default;
+  BatchSampler& operator=(BatchSampler&&) = default;
 
   index_t batch_size() const { return m_batch; }
-  /// Fills the device View of this step's B global rows (no host involvement).
-  void draw_rows(index_t step) const;
-  /// Per-group counts n_g of this step's draw, computed on the host (identical on every rank).
-  void count_groups(index_t step, std::vector<index_t>& counts) const;
-  Kokkos::View<const index_t*, MemSpace> rows() const { return m_rows; }
+  /// The B global rows of step `step`, sorted ascending (so grouped by group), and the
+  /// per-group counts n_g.
+  void draw(index_t step, std::vector<index_t>& rows, std::vector<index_t>& counts) const;
 
 private:
   index_t m_batch = 0;
   std::vector<index_t> m_offsets;
-  BatchDrawer<HostSpace> m_host;
-  BatchDrawer<MemSpace> m_device;
-  View1<index_t> m_rows;
+  std::vector<int> m_present;
+  BatchDrawer<HostSpace> m_drawer;
 };
 
 } // namespace grpo::solver

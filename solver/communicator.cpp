@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 
+#include <cmath>
 #include <limits>
 
 namespace grpo::solver {
@@ -58,6 +59,61 @@ void Communicator::allreduce_sum(std::int64_t* data, std::size_t count) const {
         MPI_Allreduce(MPI_IN_PLACE, data, checked_count(count), MPI_INT64_T, MPI_SUM, *m_comm),
         "MPI_Allreduce");
   }
+}
+
+namespace {
+/// Layout of the buffer being reduced by the log-scaled operation (set by the calling thread;
+/// MPI calls the user function from within MPI_Allreduce on that thread).
+thread_local std::size_t t_count = 0;
+thread_local std::size_t t_scaled = 0;
+thread_local std::size_t t_length = 0;
+
+void combine_logscaled(const double* in, double* inout) {
+  for (std::size_t i = 0; i < t_count; ++i) {
+    if (i < t_scaled || i > t_scaled + t_length) {
+      inout[i] += in[i];
+    }
+  }
+  const double m_in = in[t_scaled];
+  const double m_out = inout[t_scaled];
+  const double m = m_in > m_out ? m_in : m_out;
+  if (m == -std::numeric_limits<double>::infinity()) {
+    return;
+  }
+  const double f_in = std::exp(m_in - m);
+  const double f_out = std::exp(m_out - m);
+  for (std::size_t j = 1; j <= t_length; ++j) {
+    inout[t_scaled + j] = inout[t_scaled + j] * f_out + in[t_scaled + j] * f_in;
+  }
+  inout[t_scaled] = m;
+}
+
+void logscaled_op(void* in, void* inout, int* len, MPI_Datatype*) {
+  // The datatype is one contiguous block of t_count doubles: len counts such blocks.
+  for (int b = 0; b < *len; ++b) {
+    combine_logscaled(static_cast<const double*>(in) + b * t_count,
+                      static_cast<double*>(inout) + b * t_count);
+  }
+}
+} // namespace
+
+void Communicator::allreduce_sum_logscaled(double* data, std::size_t count, std::size_t scaled,
+                                           std::size_t length) const {
+  if (m_size == 1 || count == 0) {
+    return;
+  }
+  t_count = count;
+  t_scaled = scaled;
+  t_length = length;
+  MPI_Datatype block = MPI_DATATYPE_NULL;
+  MPI_Op op = MPI_OP_NULL;
+  check_mpi(MPI_Type_contiguous(checked_count(count), MPI_DOUBLE, &block), "MPI_Type_contiguous");
+  check_mpi(MPI_Type_commit(&block), "MPI_Type_commit");
+  check_mpi(MPI_Op_create(&logscaled_op, 1, &op), "MPI_Op_create");
+  const int status = MPI_Allreduce(MPI_IN_PLACE, data, 1, block, op, *m_comm);
+  MPI_Op_free(&op);
+  MPI_Type_free(&block);
+  check_mpi(status, "MPI_Allreduce");
 }
 
 double Communicator::allreduce_max(double value) const {
@@ -135,6 +191,7 @@ void Communicator::barrier() const {
 Communicator::Communicator() = default;
 void Communicator::allreduce_sum(double*, std::size_t) const {}
 void Communicator::allreduce_sum(std::int64_t*, std::size_t) const {}
+void Communicator::allreduce_sum_logscaled(double*, std::size_t, std::size_t, std::size_t) const {}
 double Communicator::allreduce_max(double value) const { return value; }
 double Communicator::allreduce_min(double value) const { return value; }
 std::int64_t Communicator::allreduce_min(std::int64_t value) const { return value; }

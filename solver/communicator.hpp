@@ -35,6 +35,12 @@ public:
   void allreduce_sum(double* data, std::size_t count) const;
   void allreduce_sum(std::int64_t* data, std::size_t count) const;
   void allreduce_sum(std::vector<double>& data) const { allreduce_sum(data.data(), data.size()); }
+  /// One Allreduce of `count` doubles that sums every entry except a log-scaled segment:
+  /// data[scaled] holds a log scale m and the `length` entries after it are values times e^-m.
+  /// Segments combine as m = max(m1, m2), v = v1 e^(m1 - m) + v2 e^(m2 - m), so sums of
+  /// exponentially weighted vectors never overflow (m = -inf marks an empty segment).
+  void allreduce_sum_logscaled(double* data, std::size_t count, std::size_t scaled,
+                               std::size_t length) const;
   double allreduce_max(double value) const;
   double allreduce_min(double value) const;
   std::int64_t allreduce_min(std::int64_t value) const;

@@ -3,6 +3,7 @@
 // kernel gets the gradient of any policy from dh/dparams. Evaluated in double precision.
 #pragma once
 
+#include "core/fast_math.hpp"
 #include "core/kokkos_compat.hpp"
 
 #include <string>
@@ -29,12 +30,17 @@ KOKKOS_INLINE_FUNCTION double sigmoid(double y) {
 }
 
 /// DPO: l(h) = -log sigma(beta h) = softplus(-beta h); dl/dh = -beta sigma(-beta h).
+/// Branch-free with one exp and one log1p (vectorizable): with e = exp(-|x|),
+/// softplus(-x) = max(-x, 0) + log1p(e) and sigma(-x) = (x >= 0 ? e : 1) / (1 + e).
 struct DpoLoss {
   double m_beta;
   KOKKOS_INLINE_FUNCTION void operator()(double h, double& value, double& slope) const {
     const double x = m_beta * h;
-    value = softplus(-x);
-    slope = -m_beta * sigmoid(-x);
+    const double e = math::exp_nonpositive(x >= 0.0 ? -x : x);
+    double inverse = 0.0;
+    const double log_term = math::log1p_unit(e, inverse);
+    value = (x < 0.0 ? -x : 0.0) + log_term;
+    slope = -m_beta * (x >= 0.0 ? e : 1.0) * inverse;
   }
 };
 

@@ -135,9 +135,24 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
   m_theta_host = HostView1<double>("grpo::solver::theta_host", m_dim);
   set_theta(theta0);
 
-  m_piece_sums.resize(m_dim + 1);
-  m_group_grad.resize(static_cast<std::size_t>(m_num_groups) * m_dim);
-  if (m_config.closed_form) {
+  // Which local pieces hold a whole group (then no other rank has rows of it), and which groups
+  // no rank holds whole (split across ranks): one reduction, whatever partition was used.
+  std::vector<double> whole(m_num_groups, 0.0);
+  for (const auto& piece : train.pieces) {
+    const bool is_whole = piece.size() == train.group_size(piece.group);
+    m_piece_whole.push_back(is_whole);
+    whole[piece.group] = is_whole ? 1.0 : 0.0;
+  }
+  m_comm.allreduce_sum(whole);
+  for (int g = 0; g < m_num_groups; ++g) {
+    if (whole[g] == 0.0 && m_group_sizes[g] > 0) {
+      m_split_groups.push_back(g);
+    }
+  }
+  // Full-batch IPO needs no pass over the data after the first: every step (gradient or closed
+  // form) comes from the per-group sufficient statistics in O(K d^2).
+  m_use_statistics = m_config.loss() == LossType::Ipo && m_full_batch;
+  if (m_use_statistics) {
     compute_sufficient_statistics();
   }
 }
@@ -171,12 +186,12 @@ void MinimaxSolver::set_theta(const std::vector<double>& theta) {
   Kokkos::deep_copy(m_policy.params(), m_theta_host);
 }
 
-void MinimaxSolver::update_alpha(const std::vector<double>& loss_estimate,
-                                 const std::vector<bool>& active, double eta_alpha) {
-  // log alpha_g += eta chi L_g for groups present in the batch, then log-sum-exp normalise.
+double MinimaxSolver::update_alpha(const std::vector<double>& signal,
+                                   const std::vector<bool>& active, double eta_alpha) {
+  // log alpha_g += eta chi signal_g for groups present in the batch, then log-sum-exp normalise.
   for (int g = 0; g < m_num_groups; ++g) {
     if (active[g]) {
-      m_log_alpha[g] += eta_alpha * m_config.chi * loss_estimate[g];
+      m_log_alpha[g] += eta_alpha * m_config.chi * signal[g];
     }
   }
   const double top = *std::max_element(m_log_alpha.begin(), m_log_alpha.end());
@@ -188,6 +203,7 @@ void MinimaxSolver::update_alpha(const std::vector<double>& loss_estimate,
   for (double& la : m_log_alpha) {
     la -= log_norm;
   }
+  return log_norm;
 }
 
 void MinimaxSolver::update_averages() {
@@ -235,134 +251,252 @@ StepReport MinimaxSolver::step() {
 }
 
 void MinimaxSolver::gradient_step(StepReport& report) {
+  const int d = m_dim;
+  std::vector<Contribution> local;
+  if (m_use_statistics) {
+    // Every rank holds the global statistics: the whole step is local, no communication.
+    m_counts = m_group_sizes;
+    statistics_contributions(local);
+    finish_gradient_step(local, false, report);
+    return;
+  }
+  FusedLossGradient::HostSums sums;
+  const LossType loss = m_config.loss();
+  if (m_full_batch) {
+    m_counts = m_group_sizes;
+    sums = m_fused.full(m_policy, m_train, loss, m_config.beta, true);
+  } else {
+    // The step's draw (identical on every rank), sorted; this rank keeps its own rows.
+    m_sampler.draw(m_iteration, m_batch_rows, m_counts);
+    const index_t first = m_train.global_begin;
+    const index_t last = first + m_train.local_rows();
+    const auto lo = std::lower_bound(m_batch_rows.begin(), m_batch_rows.end(), first);
+    const auto hi = std::lower_bound(lo, m_batch_rows.end(), last);
+    const auto count = static_cast<std::size_t>(hi - lo);
+    if (m_batch_local.extent(0) < std::max<std::size_t>(count, 1)) {
+      m_batch_local = View1<index_t>(
+          Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::batch_rows"),
+          std::max<std::size_t>(count, 1));
+    }
+    auto host = Kokkos::create_mirror_view(m_batch_local);
+    std::vector<index_t> piece_offsets{0};
+    std::size_t position = 0;
+    for (const auto& piece : m_train.pieces) {
+      while (position < count && lo[static_cast<long>(position)] < piece.global_end) {
+        host(position) = lo[static_cast<long>(position)] - first;
+        ++position;
+      }
+      piece_offsets.push_back(static_cast<index_t>(position));
+    }
+    Kokkos::deep_copy(m_batch_local, host);
+    sums = m_fused.batch(m_policy, m_train, loss, m_config.beta, m_batch_local, piece_offsets);
+  }
+  for (std::size_t p = 0; p < m_train.pieces.size(); ++p) {
+    local.push_back(
+        Contribution{m_train.pieces[p].group, sums(p, 0), &sums(p, 1), m_piece_whole[p]});
+  }
+  (void)d;
+  finish_gradient_step(local, true, report);
+}
+
+void MinimaxSolver::statistics_contributions(std::vector<Contribution>& out) {
+  // Over a group's rows: sum (z.theta - t)^2 = theta'S theta - 2 b.theta + q, and the gradient
+  // sum 2 (S theta - b).
+  const int d = m_dim;
+  m_statistics_grad.resize(static_cast<std::size_t>(m_num_groups) * d);
+  for (int g = 0; g < m_num_groups; ++g) {
+    double quad = 0.0;
+    double lin = 0.0;
+    double* grad = m_statistics_grad.data() + static_cast<std::size_t>(g) * d;
+    for (int a = 0; a < d; ++a) {
+      double row = 0.0;
+      for (int b = 0; b < d; ++b) {
+        row += m_gram[g][static_cast<std::size_t>(a) * d + b] * m_theta[b];
+      }
+      quad += m_theta[a] * row;
+      lin += m_moment[g][a] * m_theta[a];
+      grad[a] = 2.0 * (row - m_moment[g][a]);
+    }
+    out.push_back(Contribution{g, quad - 2.0 * lin + m_target_sq[g], grad, true});
+  }
+}
+
+void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local, bool reduce,
+                                         StepReport& report) {
   const int k_groups = m_num_groups;
   const int d = m_dim;
-  const index_t t = m_iteration;
   const auto rule = m_config.weight_rule();
   const bool paper = m_config.sampling == Sampling::PaperSingle;
   const double batch = static_cast<double>(m_batch);
+  const double chi = m_config.chi;
 
-  // 1. The batch: group counts n_g (host, identical everywhere) and the device row draw.
-  if (m_full_batch) {
-    m_counts = m_group_sizes;
-  } else {
-    m_sampler.draw_rows(t);
-    m_sampler.count_groups(t, m_counts);
+  // Per group: does it take part in this step, the scale s_g of its gradient and loss sums
+  // (code_batch: 1/n_g, a group mean; paper_single: N/(N_g |B|), the unbiased estimate).
+  std::vector<bool> active(k_groups);
+  std::vector<double> scale(k_groups, 0.0);
+  for (int g = 0; g < k_groups; ++g) {
+    active[g] = m_counts[g] > 0;
+    if (active[g]) {
+      scale[g] = paper ? static_cast<double>(m_total) / (m_group_sizes[g] * batch)
+                       : 1.0 / static_cast<double>(m_counts[g]);
+    }
   }
+  // Fixed weights (ERM, IS) give each group's gradient coefficient before any communication;
+  // robust weights depend on the new alpha, which depends on every group's loss.
+  const auto fixed_w = weights();
+  auto fixed_coefficient = [&](int g) {
+    if (!active[g]) {
+      return 0.0;
+    }
+    if (rule == WeightRule::Erm) {
+      return 1.0 / batch;
+    }
+    if (paper || m_config.is_normalization == IsNormalization::Group) {
+      return fixed_w[g] * scale[g];
+    }
+    return fixed_w[g] / batch;
+  };
+  const bool robust = rule == WeightRule::Robust;
+  const bool two_phase = robust && m_config.exp_adaptive > 0; // eta_alpha needs the new H first
+  const double eta_alpha = m_config.step_alpha;
 
-  // 2.-3. One fused pass per local group piece: loss sums and gradient sums.
-  std::fill(m_group_grad.begin(), m_group_grad.end(), 0.0);
-  std::vector<double> reduced(static_cast<std::size_t>(k_groups) + d, 0.0);
-  const auto margins = m_policy.margins(m_train);
-  with_loss(m_config.loss(), m_config.beta, [&](auto loss) {
-    for (const auto& piece : m_train.pieces) {
-      if (m_full_batch) {
-        reduce_loss_gradient(ExecSpace(), "grpo::solver::step::loss_gradient", margins, loss,
-                             ContiguousRows{piece.local_begin}, piece.size(), d, true,
-                             m_piece_sums.data());
-      } else {
-        reduce_loss_gradient(
-            ExecSpace(), "grpo::solver::step::loss_gradient_sampled", margins, loss,
-            SampledRows{m_sampler.rows(), piece.global_begin, piece.global_end, piece.local_begin},
-            m_batch, d, true, m_piece_sums.data());
-      }
-      reduced[piece.group] += m_piece_sums[0];
-      double* grad = m_group_grad.data() + static_cast<std::size_t>(piece.group) * d;
+  // The payload of the step's one Allreduce:
+  //   [0, K)            loss sums S_g
+  //   [K, K+d)          unweighted gradient sum U
+  //   [K+d, K+2d)       fixed weights: sum_g c_g G_g;  robust: A = sum_{whole g} s_g G_g
+  //   robust only:      m, then B = sum_{whole g} e^(e_g - m) s_g G_g (log-scaled, d values),
+  //                     then s_g G_g of every group split across ranks (d values each),
+  // where e_g = log alpha_g + eta chi (L_g + C_g/sqrt(N_g)) is computed by the group's owner.
+  const std::size_t off_u = k_groups;
+  const std::size_t off_a = off_u + d;
+  const std::size_t off_m = off_a + d;
+  const std::size_t off_split = off_m + 1 + d;
+  const bool single_robust = robust && !two_phase;
+  const std::size_t size =
+      single_robust ? off_split + m_split_groups.size() * d : (two_phase ? off_a : off_m);
+  m_payload.assign(size, 0.0);
+  double* payload = m_payload.data();
+  double local_max = -std::numeric_limits<double>::infinity();
+  std::vector<double> exponent(local.size(), 0.0);
+  for (std::size_t c = 0; c < local.size(); ++c) {
+    const auto& part = local[c];
+    const int g = part.group;
+    payload[g] += part.loss_sum;
+    for (int j = 0; j < d; ++j) {
+      payload[off_u + j] += part.gradient[j];
+    }
+    if (!robust) {
+      const double coeff = fixed_coefficient(g);
       for (int j = 0; j < d; ++j) {
-        grad[j] += m_piece_sums[1 + j];
-        reduced[k_groups + j] += m_piece_sums[1 + j];
+        payload[off_a + j] += coeff * part.gradient[j];
+      }
+    } else if (single_robust && part.whole && active[g]) {
+      for (int j = 0; j < d; ++j) {
+        payload[off_a + j] += scale[g] * part.gradient[j];
+      }
+      exponent[c] = m_log_alpha[g] + eta_alpha * chi * (scale[g] * part.loss_sum + m_adj[g]);
+      local_max = std::max(local_max, exponent[c]);
+    } else if (single_robust && active[g]) {
+      const auto q = static_cast<std::size_t>(
+          std::lower_bound(m_split_groups.begin(), m_split_groups.end(), g) -
+          m_split_groups.begin());
+      for (int j = 0; j < d; ++j) {
+        payload[off_split + q * d + j] += scale[g] * part.gradient[j];
       }
     }
-  });
+  }
+  if (single_robust) {
+    payload[off_m] = local_max;
+    for (std::size_t c = 0; c < local.size(); ++c) {
+      const int g = local[c].group;
+      if (local[c].whole && active[g]) {
+        const double f = std::exp(exponent[c] - local_max) * scale[g];
+        for (int j = 0; j < d; ++j) {
+          payload[off_m + 1 + j] += f * local[c].gradient[j];
+        }
+      }
+    }
+  }
+  if (reduce) {
+    if (single_robust) {
+      m_comm.allreduce_sum_logscaled(payload, size, off_m, d);
+    } else {
+      m_comm.allreduce_sum(payload, size);
+    }
+  }
 
-  // Allreduce #1: the K group loss sums and the unweighted gradient sum (K + d values).
-  m_comm.allreduce_sum(reduced);
-  std::vector<double> loss_sum(reduced.begin(), reduced.begin() + k_groups);
+  // Group losses (now global), the unweighted gradient and the AdaGrad accumulator (§2.2, 4).
+  std::vector<double> loss_sum(payload, payload + k_groups);
   check_finite(loss_sum, "group loss", true);
-
-  // 4. Unweighted batch-mean gradient for bookkeeping and the AdaGrad accumulator (§2.2, 4).
   std::vector<double> unweighted(d);
   for (int j = 0; j < d; ++j) {
-    unweighted[j] = reduced[k_groups + j] / batch + 2.0 * m_config.l2 * m_theta[j];
+    unweighted[j] = payload[off_u + j] / batch + 2.0 * m_config.l2 * m_theta[j];
   }
   report.grad_norm = norm2(unweighted);
   m_adagrad += report.grad_norm * report.grad_norm;
   const double root_h = std::sqrt(m_adagrad);
-  report.step_alpha = m_config.step_alpha;
+  report.step_alpha = eta_alpha;
   report.step_theta = m_config.step_theta;
   if (root_h > 0) {
     if (m_config.exp_adaptive > 0) {
-      report.step_alpha = m_config.step_alpha * m_config.exp_adaptive / root_h;
+      report.step_alpha = eta_alpha * m_config.exp_adaptive / root_h;
     }
     if (m_config.ada_coef > 0) {
       report.step_theta = m_config.ada_coef / root_h;
     }
   }
-
-  // Group-loss estimates: batch group means (code_batch) or N/N_g-weighted sums (paper_single).
-  std::vector<bool> active(k_groups);
   report.batch_loss.assign(k_groups, std::numeric_limits<double>::quiet_NaN());
-  std::vector<double> alpha_signal(k_groups, 0.0);
+  std::vector<double> signal(k_groups, 0.0);
   for (int g = 0; g < k_groups; ++g) {
-    active[g] = m_counts[g] > 0;
-    if (!active[g]) {
-      ++report.empty_groups;
-      if (paper) {
-        report.batch_loss[g] = 0.0;
-      }
-      continue;
-    }
-    if (paper) {
-      const double importance = static_cast<double>(m_total) / m_group_sizes[g];
-      report.batch_loss[g] = importance * loss_sum[g] / batch;
-    } else {
-      report.batch_loss[g] = loss_sum[g] / static_cast<double>(m_counts[g]);
-    }
-    alpha_signal[g] = report.batch_loss[g] + m_adj[g];
-  }
-  if (paper) {
-    report.empty_groups = 0; // absent groups are part of Algorithm 1, not a fault
-  }
-
-  // 5. Mirror ascent on alpha (robust methods only), in the log domain.
-  if (rule == WeightRule::Robust) {
-    update_alpha(alpha_signal, active, report.step_alpha);
-  }
-
-  // 6.-7. Per-group gradient coefficients with the new weights.
-  const auto w = weights();
-  std::vector<double> coeff(k_groups, 0.0);
-  for (int g = 0; g < k_groups; ++g) {
-    if (!active[g]) {
-      continue;
-    }
-    if (rule == WeightRule::Erm) {
-      coeff[g] = 1.0 / batch;
+    if (active[g]) {
+      report.batch_loss[g] = scale[g] * loss_sum[g];
+      signal[g] = report.batch_loss[g] + m_adj[g];
     } else if (paper) {
-      coeff[g] = (static_cast<double>(m_total) / m_group_sizes[g]) * w[g] / batch;
-    } else if (rule == WeightRule::Robust || m_config.is_normalization == IsNormalization::Group) {
-      coeff[g] = w[g] / static_cast<double>(m_counts[g]);
+      report.batch_loss[g] = 0.0; // a group not drawn: part of Algorithm 1, not a fault
     } else {
-      coeff[g] = w[g] / batch;
+      ++report.empty_groups;
     }
   }
-  std::vector<double> applied(d, 0.0);
-  for (int g = 0; g < k_groups; ++g) {
-    if (coeff[g] == 0.0) {
-      continue;
-    }
-    const double* grad = m_group_grad.data() + static_cast<std::size_t>(g) * d;
-    for (int j = 0; j < d; ++j) {
-      applied[j] += coeff[g] * grad[j];
-    }
-  }
-  // Allreduce #2: the weighted gradient (d values).
-  m_comm.allreduce_sum(applied);
 
-  // 8.-10. Theta step (L2 added once), optional projection on the L2 ball.
+  // Mirror ascent on alpha, then the theta direction.
+  std::vector<double> direction(d, 0.0);
+  if (!robust) {
+    std::copy(payload + off_a, payload + off_a + d, direction.begin());
+  } else if (single_robust) {
+    const double log_norm = update_alpha(signal, active, report.step_alpha);
+    const double uniform = (1.0 - chi) / k_groups;
+    const double lift = payload[off_m] == -std::numeric_limits<double>::infinity()
+                            ? 0.0
+                            : chi * std::exp(payload[off_m] - log_norm);
+    for (int j = 0; j < d; ++j) {
+      direction[j] = uniform * payload[off_a + j] + lift * payload[off_m + 1 + j];
+    }
+    const auto w = weights();
+    for (std::size_t q = 0; q < m_split_groups.size(); ++q) {
+      const double wg = w[m_split_groups[q]];
+      for (int j = 0; j < d; ++j) {
+        direction[j] += wg * payload[off_split + q * d + j];
+      }
+    }
+  } else {
+    // exp_adaptive: eta_alpha depends on this step's H, so alpha moves between two reductions.
+    update_alpha(signal, active, report.step_alpha);
+    const auto w = weights();
+    for (const auto& part : local) {
+      const int g = part.group;
+      for (int j = 0; j < d; ++j) {
+        direction[j] += w[g] * scale[g] * part.gradient[j];
+      }
+    }
+    if (reduce) {
+      m_comm.allreduce_sum(direction);
+    }
+  }
+
+  // Theta step (L2 added once), optional projection on the L2 ball (§2.2 8-10, §2.4).
   std::vector<double> theta = m_theta;
   for (int j = 0; j < d; ++j) {
-    theta[j] -= report.step_theta * (applied[j] + 2.0 * m_config.l2 * m_theta[j]);
+    theta[j] -= report.step_theta * (direction[j] + 2.0 * m_config.l2 * m_theta[j]);
   }
   if (m_config.projection_radius > 0) {
     const double norm = norm2(theta);

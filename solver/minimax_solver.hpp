@@ -9,6 +9,7 @@
 #include "solver/batch_sampler.hpp"
 #include "solver/communicator.hpp"
 #include "solver/dense.hpp"
+#include "solver/fused_kernel.hpp"
 #include "solver/solver_config.hpp"
 
 #include <vector>
@@ -58,11 +59,23 @@ public:
   const std::vector<index_t>& group_sizes() const { return m_group_sizes; }
 
 private:
+  /// What this rank contributes to a step for one group: its loss sum and gradient sum.
+  struct Contribution {
+    int group;
+    double loss_sum;
+    const double* gradient; ///< d values
+    bool whole;             ///< no other rank holds rows of this group
+  };
   void gradient_step(StepReport& report);
+  void statistics_contributions(std::vector<Contribution>& out);
+  void finish_gradient_step(const std::vector<Contribution>& local, bool reduce,
+                            StepReport& report);
   void closed_form_step(StepReport& report);
   void compute_sufficient_statistics();
-  void update_alpha(const std::vector<double>& loss_estimate, const std::vector<bool>& active,
-                    double eta_alpha);
+  /// log alpha_g += eta chi signal_g for active groups, then normalise; returns the
+  /// log-normaliser (the log-sum-exp of the unnormalised values).
+  double update_alpha(const std::vector<double>& signal, const std::vector<bool>& active,
+                      double eta_alpha);
   void set_theta(const std::vector<double>& theta);
   void update_averages();
   void check_finite(const std::vector<double>& values, const char* what, bool per_group) const;
@@ -80,6 +93,10 @@ private:
   std::vector<double> m_adj;         ///< C_g / sqrt(N_g)
   std::vector<double> m_fixed_alpha; ///< frozen weights of ERM / IS
   BatchSampler m_sampler;
+  FusedLossGradient m_fused;
+  bool m_use_statistics = false;   ///< full-batch IPO: steps from the sufficient statistics
+  std::vector<bool> m_piece_whole; ///< per local piece: its group lives on this rank only
+  std::vector<int> m_split_groups; ///< groups spread over several ranks (global list)
 
   std::vector<double> m_theta;
   HostView1<double> m_theta_host; ///< staging buffer for the device copy
@@ -98,9 +115,11 @@ private:
   std::vector<double> m_target_sq;
 
   // Scratch reused every step.
-  std::vector<double> m_piece_sums;
-  std::vector<double> m_group_grad; ///< K x d local per-group gradient sums
   std::vector<index_t> m_counts;
+  std::vector<index_t> m_batch_rows;
+  View1<index_t> m_batch_local;
+  std::vector<double> m_payload;
+  std::vector<double> m_statistics_grad; ///< K x d, statistics path
 };
 
 } // namespace grpo::solver

@@ -1,0 +1,383 @@
+#include "solver/fused_kernel.hpp"
+
+#include "core/kokkos_compat.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+namespace grpo::solver {
+
+namespace {
+
+constexpr bool kHostExecution = std::is_same<MemSpace, Kokkos::HostSpace>::value;
+/// Rows processed together in the three passes of a host block.
+constexpr int kBlock = kHostExecution ? 32 : 1;
+// OpenMP SIMD directives (honoured with -fopenmp-simd, ignored by other compilers): the margin
+// is a vectorized dot product with its own reassociated reduction, the loss of a block is
+// evaluated lane-parallel across rows; nothing else is reordered.
+#if defined(GRPO_OPENMP_SIMD)
+#define GRPO_PRAGMA(x) _Pragma(#x)
+#define GRPO_SIMD_REDUCE(var) GRPO_PRAGMA(omp simd reduction(+ : var))
+#else
+#define GRPO_SIMD_REDUCE(var)
+#endif
+
+/// One chunk of rows -> partial(c, 0) = loss sum, partial(c, 1 + j) = gradient sum j.
+/// D > 0: feature dimension fixed at compile time; D == 0: m_dim at run time.
+template <int D, class Loss, bool Indexed>
+struct ChunkKernel {
+  Kokkos::View<const float**, MemSpace> m_z;
+  Kokkos::View<const float*, MemSpace> m_ref;
+  Kokkos::View<const double*, MemSpace> m_theta;
+  Kokkos::View<const index_t*, MemSpace> m_rows;
+  Kokkos::View<const index_t*, MemSpace> m_chunk_begin;
+  Kokkos::View<const index_t*, MemSpace> m_chunk_end;
+  View2<double> m_partial;
+  Loss m_loss;
+  int m_dim;
+  bool m_gradient;
+
+  KOKKOS_INLINE_FUNCTION int dim() const { return D > 0 ? D : m_dim; }
+  KOKKOS_INLINE_FUNCTION index_t row(index_t position) const {
+    if constexpr (Indexed) {
+      return m_rows(position);
+    } else {
+      return position;
+    }
+  }
+
+  /// h_i = theta . z_i - ref_i, accumulated in double.
+  KOKKOS_INLINE_FUNCTION double margin(index_t i, const double* theta) const {
+    const int d = dim();
+    double h = 0.0;
+    GRPO_SIMD_REDUCE(h)
+    for (int j = 0; j < d; ++j) {
+      h += theta[j] * static_cast<double>(m_z(i, j));
+    }
+    return h - static_cast<double>(m_ref(i));
+  }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const index_t c) const {
+    double theta[D > 0 ? D : 1];
+    double grad[D > 0 ? D : 1] = {};
+    const double* theta_ptr = nullptr;
+    if constexpr (D > 0) {
+      for (int j = 0; j < D; ++j) {
+        theta[j] = m_theta(j);
+      }
+      theta_ptr = theta;
+    } else {
+      theta_ptr = m_theta.data();
+      for (int j = 0; j < m_dim; ++j) {
+        m_partial(c, 1 + j) = 0.0;
+      }
+    }
+    const index_t begin = m_chunk_begin(c);
+    const index_t end = m_chunk_end(c);
+    double loss_sum = 0.0;
+    for (index_t start = begin; start < end; start += kBlock) {
+      const int n = static_cast<int>(end - start < kBlock ? end - start : kBlock);
+      double h[kBlock];
+      double slope[kBlock];
+      for (int r = 0; r < n; ++r) {
+        h[r] = margin(row(start + r), theta_ptr);
+      }
+      double block_loss = 0.0;
+      GRPO_SIMD_REDUCE(block_loss)
+      for (int r = 0; r < n; ++r) {
+        double value = 0.0;
+        m_loss(h[r], value, slope[r]);
+        block_loss += value;
+      }
+      loss_sum += block_loss;
+      if (m_gradient) {
+        for (int r = 0; r < n; ++r) {
+          const index_t i = row(start + r);
+          const double s = slope[r];
+          if constexpr (D > 0) {
+            for (int j = 0; j < D; ++j) {
+              grad[j] += s * static_cast<double>(m_z(i, j));
+            }
+          } else {
+            for (int j = 0; j < m_dim; ++j) {
+              m_partial(c, 1 + j) += s * static_cast<double>(m_z(i, j));
+            }
+          }
+        }
+      }
+    }
+    m_partial(c, 0) = loss_sum;
+    if constexpr (D > 0) {
+      if (m_gradient) {
+        for (int j = 0; j < D; ++j) {
+          m_partial(c, 1 + j) = grad[j];
+        }
+      }
+    }
+  }
+};
+
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__NVCC__)
+#define GRPO_HOST_SIMD 1
+/// Eight doubles / floats: one AVX-512 register, two AVX2 or four SSE registers.
+using v8d = double __attribute__((vector_size(64)));
+using v8f = float __attribute__((vector_size(32)));
+
+KOKKOS_INLINE_FUNCTION v8d load8(const float* p) {
+  v8f f;
+  std::memcpy(&f, p, sizeof f);
+  return __builtin_convertvector(f, v8d);
+}
+
+KOKKOS_INLINE_FUNCTION double sum8(v8d v) {
+  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/// The lane sums of eight vectors as one vector: (sum a[0], ..., sum a[7]), by a transposing
+/// reduction tree (14 shuffles and 7 additions instead of 8 horizontal sums).
+KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {
+  v8d t[4];
+  for (int p = 0; p < 4; ++p) {
+    t[p] = __builtin_shufflevector(a[2 * p], a[2 * p + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+           __builtin_shufflevector(a[2 * p], a[2 * p + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  const v8d u0 = __builtin_shufflevector(t[0], t[1], 0, 1, 8, 9, 4, 5, 12, 13) +
+                 __builtin_shufflevector(t[0], t[1], 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8d u1 = __builtin_shufflevector(t[2], t[3], 0, 1, 8, 9, 4, 5, 12, 13) +
+                 __builtin_shufflevector(t[2], t[3], 2, 3, 10, 11, 6, 7, 14, 15);
+  return __builtin_shufflevector(u0, u1, 0, 1, 2, 3, 8, 9, 10, 11) +
+         __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/// The host kernel for D = 8, 16, 32, 64 with explicit 8-wide vectors (row-major features):
+/// contiguous loads, margins as vectorized dot products, the gradient in D/8 registers.
+template <int D, class Loss, bool Indexed>
+struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
+  static_assert(D % 8 == 0, "HostChunkKernel needs D to be a multiple of 8");
+  static constexpr int kVectors = D / 8;
+
+  void operator()(const index_t c) const {
+    const auto& z = this->m_z;
+    v8d theta[kVectors];
+    v8d grad[kVectors];
+    for (int b = 0; b < kVectors; ++b) {
+      for (int l = 0; l < 8; ++l) {
+        theta[b][l] = this->m_theta(8 * b + l);
+      }
+      grad[b] = v8d{};
+    }
+    const index_t begin = this->m_chunk_begin(c);
+    const index_t end = this->m_chunk_end(c);
+    double loss_sum = 0.0;
+    // Blocks of 64 rows: margins as vectorized dot products (each row converted to double
+    // once and kept in L1), the loss of the block lane-parallel, then its gradient terms.
+    for (index_t start = begin; start < end; start += kBlock) {
+      const int n = static_cast<int>(end - start < kBlock ? end - start : kBlock);
+      v8d converted[kBlock][kVectors];
+      double h[kBlock];
+      double slope[kBlock];
+      for (int r8 = 0; r8 < n; r8 += 8) {
+        v8d acc[8];
+        for (int q = 0; q < 8; ++q) {
+          const int r = r8 + q < n ? r8 + q : n - 1; // a short last group repeats a row
+          const float* zi = &z(this->row(start + r), 0);
+          converted[r][0] = load8(zi);
+          acc[q] = theta[0] * converted[r][0];
+          for (int b = 1; b < kVectors; ++b) {
+            converted[r][b] = load8(zi + 8 * b);
+            acc[q] += theta[b] * converted[r][b];
+          }
+        }
+        const v8d sums = sum8x8(acc);
+        for (int q = 0; q < 8 && r8 + q < n; ++q) {
+          h[r8 + q] = sums[q] - static_cast<double>(this->m_ref(this->row(start + r8 + q)));
+        }
+      }
+      double block_loss = 0.0;
+      GRPO_SIMD_REDUCE(block_loss)
+      for (int r = 0; r < n; ++r) {
+        double value = 0.0;
+        this->m_loss(h[r], value, slope[r]);
+        block_loss += value;
+      }
+      loss_sum += block_loss;
+      if (this->m_gradient) {
+        for (int r = 0; r < n; ++r) {
+          const double s = slope[r];
+          for (int b = 0; b < kVectors; ++b) {
+            grad[b] += s * converted[r][b];
+          }
+        }
+      }
+    }
+    this->m_partial(c, 0) = loss_sum;
+    if (this->m_gradient) {
+      for (int b = 0; b < kVectors; ++b) {
+        for (int l = 0; l < 8; ++l) {
+          this->m_partial(c, 1 + 8 * b + l) = grad[b][l];
+        }
+      }
+    }
+  }
+};
+#endif
+
+template <int D, class Loss, bool Indexed>
+void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
+  const Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>> policy(ExecSpace(), 0, chunks);
+#if defined(GRPO_HOST_SIMD)
+  using Layout = typename Kokkos::View<const float**, MemSpace>::array_layout;
+  if constexpr (kHostExecution && D >= 8 && D % 8 == 0 &&
+                std::is_same<Layout, Kokkos::LayoutRight>::value) {
+    Kokkos::parallel_for("grpo::solver::fused::chunks_simd", policy,
+                         HostChunkKernel<D, Loss, Indexed>{kernel});
+    return;
+  }
+#endif
+  Kokkos::parallel_for("grpo::solver::fused::chunks", policy, kernel);
+}
+
+/// Calls f(std::integral_constant<int, D>) with the compiled dimension for `dim` (0: generic).
+template <class F>
+void with_dimension(int dim, F&& f) {
+  switch (dim) {
+  case 1:
+    return f(std::integral_constant<int, 1>());
+  case 2:
+    return f(std::integral_constant<int, 2>());
+  case 4:
+    return f(std::integral_constant<int, 4>());
+  case 8:
+    return f(std::integral_constant<int, 8>());
+  case 16:
+    return f(std::integral_constant<int, 16>());
+  case 32:
+    return f(std::integral_constant<int, 32>());
+  case 64:
+    return f(std::integral_constant<int, 64>());
+  default:
+    return f(std::integral_constant<int, 0>());
+  }
+}
+
+} // namespace
+
+index_t FusedLossGradient::chunk_rows() { return kHostExecution ? 4096 : 128; }
+
+void FusedLossGradient::layout(const std::vector<index_t>& piece_begin,
+                               const std::vector<index_t>& piece_end) {
+  if (piece_begin == m_layout_begin && piece_end == m_layout_end && m_piece_chunks.extent(0) > 0) {
+    return;
+  }
+  const index_t step = chunk_rows();
+  const auto pieces = piece_begin.size();
+  std::vector<index_t> begins;
+  std::vector<index_t> ends;
+  std::vector<index_t> offsets{0};
+  for (std::size_t p = 0; p < pieces; ++p) {
+    for (index_t b = piece_begin[p]; b < piece_end[p]; b += step) {
+      begins.push_back(b);
+      ends.push_back(std::min(b + step, piece_end[p]));
+    }
+    offsets.push_back(static_cast<index_t>(begins.size()));
+  }
+  m_num_chunks = static_cast<index_t>(begins.size());
+  auto copy = [](const std::vector<index_t>& from, View1<index_t>& to, const char* label) {
+    if (to.extent(0) < from.size()) {
+      to = View1<index_t>(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string(label)),
+                          std::max<std::size_t>(from.size(), 1));
+    }
+    auto host = Kokkos::create_mirror_view(to);
+    std::copy(from.begin(), from.end(), host.data());
+    Kokkos::deep_copy(to, host);
+  };
+  copy(begins, m_chunk_begin, "grpo::solver::fused::chunk_begin");
+  copy(ends, m_chunk_end, "grpo::solver::fused::chunk_end");
+  copy(offsets, m_piece_chunks, "grpo::solver::fused::piece_chunks");
+  m_layout_begin = piece_begin;
+  m_layout_end = piece_end;
+}
+
+FusedLossGradient::HostSums FusedLossGradient::run(
+    const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split, LossType loss,
+    double beta, bool with_gradient, const Kokkos::View<const index_t*, MemSpace>* rows,
+    const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end) {
+  core::ProfilingRegion region("grpo::solver::fused");
+  layout(piece_begin, piece_end);
+  const int dim = split.feature_dim;
+  const int width = with_gradient ? dim + 1 : 1;
+  const auto pieces = static_cast<index_t>(piece_begin.size());
+  if (m_partial.extent(0) < static_cast<std::size_t>(m_num_chunks) ||
+      m_partial.extent(1) != static_cast<std::size_t>(dim + 1)) {
+    m_partial = View2<double>(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::partial"),
+        std::max<index_t>(m_num_chunks, 1), dim + 1);
+  }
+  if (m_piece_sums.extent(0) != static_cast<std::size_t>(pieces) ||
+      m_piece_sums.extent(1) != static_cast<std::size_t>(dim + 1)) {
+    m_piece_sums = View2<double>("grpo::solver::fused::piece_sums", pieces, dim + 1);
+    m_piece_sums_host = Kokkos::create_mirror_view(m_piece_sums);
+  }
+  with_loss(loss, beta, [&](auto loss_functor) {
+    using Loss = decltype(loss_functor);
+    with_dimension(dim, [&](auto fixed) {
+      constexpr int D = decltype(fixed)::value;
+      if (rows != nullptr) {
+        ChunkKernel<D, Loss, true> k{
+            split.z,     split.ref_logratio, policy.params(), *rows, m_chunk_begin,
+            m_chunk_end, m_partial,          loss_functor,    dim,   with_gradient};
+        launch_chunks(k, m_num_chunks);
+      } else {
+        ChunkKernel<D, Loss, false> k{
+            split.z,     split.ref_logratio, policy.params(), {},  m_chunk_begin,
+            m_chunk_end, m_partial,          loss_functor,    dim, with_gradient};
+        launch_chunks(k, m_num_chunks);
+      }
+    });
+  });
+  // Kernel 2: the chunks of each piece, added in order.
+  const auto partial = m_partial;
+  const auto piece_chunks = m_piece_chunks;
+  const auto sums = m_piece_sums;
+  Kokkos::parallel_for(
+      "grpo::solver::fused::pieces",
+      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
+      KOKKOS_LAMBDA(const index_t p) {
+        for (int j = 0; j < width; ++j) {
+          double s = 0.0;
+          for (index_t c = piece_chunks(p); c < piece_chunks(p + 1); ++c) {
+            s += partial(c, j);
+          }
+          sums(p, j) = s;
+        }
+      });
+  Kokkos::deep_copy(m_piece_sums_host, m_piece_sums);
+  return m_piece_sums_host;
+}
+
+FusedLossGradient::HostSums FusedLossGradient::full(const policies::LogLinearPolicy& policy,
+                                                    const policies::PreferenceSplit& split,
+                                                    LossType loss, double beta,
+                                                    bool with_gradient) {
+  std::vector<index_t> begin;
+  std::vector<index_t> end;
+  for (const auto& piece : split.pieces) {
+    begin.push_back(piece.local_begin);
+    end.push_back(piece.local_begin + piece.size());
+  }
+  return run(policy, split, loss, beta, with_gradient, nullptr, begin, end);
+}
+
+FusedLossGradient::HostSums
+FusedLossGradient::batch(const policies::LogLinearPolicy& policy,
+                         const policies::PreferenceSplit& split, LossType loss, double beta,
+                         const Kokkos::View<const index_t*, MemSpace>& rows,
+                         const std::vector<index_t>& piece_offsets) {
+  std::vector<index_t> begin(piece_offsets.begin(), piece_offsets.end() - 1);
+  std::vector<index_t> end(piece_offsets.begin() + 1, piece_offsets.end());
+  return run(policy, split, loss, beta, true, &rows, begin, end);
+}
+
+} // namespace grpo::solver

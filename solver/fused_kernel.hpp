@@ -1,0 +1,62 @@
+// The fused loss/gradient pass of the log-linear step (ALGORITHM.md §2.2 steps 2-7): one read of
+// the features yields, for every local group piece, the loss sum and the gradient sum together.
+//
+// Work is cut into chunks of rows that never straddle a piece. Kernel 1 reduces each chunk into
+// a row of a small scratch array (no temporaries of size N, no atomics); kernel 2 adds the
+// chunks of each piece in order, so sums are deterministic. On the host, rows are processed in
+// blocks of 64: margins (8 independent partial sums per row), then the loss and its slope for the
+// whole block (branch-free, vectorizable), then the gradient update; features of a block are
+// still in L1 for the last pass. Feature dimensions 1, 2, 4, 8, 16, 32, 64 are compiled with
+// fixed trip counts (accumulators in registers); others use a generic path.
+#pragma once
+
+#include "core/views.hpp"
+#include "policies/log_linear_policy.hpp"
+#include "policies/preference_batch.hpp"
+#include "solver/losses.hpp"
+
+#include <vector>
+
+namespace grpo::solver {
+
+class FusedLossGradient {
+public:
+  /// Host copy of the per-piece sums, [pieces][width] (same layout as the device array).
+  using HostSums = View2<double>::HostMirror;
+
+  FusedLossGradient() = default;
+
+  /// Loss sums (and, with `with_gradient`, gradient sums) of every piece of `split` over all its
+  /// rows. Returns a host array [pieces][1 + d] (or [pieces][1]): column 0 is the loss sum.
+  HostSums full(const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split,
+                LossType loss, double beta, bool with_gradient);
+
+  /// The same over a batch: `rows` holds local row indices sorted ascending (duplicates allowed)
+  /// and `piece_offsets[p] .. piece_offsets[p+1]` are the positions that belong to piece p.
+  HostSums batch(const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split,
+                 LossType loss, double beta, const Kokkos::View<const index_t*, MemSpace>& rows,
+                 const std::vector<index_t>& piece_offsets);
+
+  /// Rows per chunk (a chunk is the unit of parallel work).
+  static index_t chunk_rows();
+
+private:
+  HostSums run(const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split,
+               LossType loss, double beta, bool with_gradient,
+               const Kokkos::View<const index_t*, MemSpace>* rows,
+               const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end);
+  /// Cuts [piece_begin[p], piece_end[p]) into chunks; reuses the last layout when unchanged.
+  void layout(const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end);
+
+  View1<index_t> m_chunk_begin;
+  View1<index_t> m_chunk_end;
+  View1<index_t> m_piece_chunks; ///< pieces + 1 offsets into the chunk list
+  View2<double> m_partial;       ///< [chunks][width]
+  View2<double> m_piece_sums;    ///< [pieces][width]
+  HostSums m_piece_sums_host;
+  std::vector<index_t> m_layout_begin; ///< the piece ranges of the current layout
+  std::vector<index_t> m_layout_end;
+  index_t m_num_chunks = 0;
+};
+
+} // namespace grpo::solver
