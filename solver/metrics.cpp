@@ -2,7 +2,6 @@
 
 #include "core/kokkos_compat.hpp"
 #include "solver/array_sum.hpp"
-#include "solver/loss_kernels.hpp"
 
 #include <cmath>
 
@@ -10,19 +9,15 @@ namespace grpo::solver {
 
 std::vector<double> group_mean_losses(const policies::LogLinearPolicy& policy, LossType loss,
                                       double beta, const policies::PreferenceSplit& split,
-                                      const Communicator& comm) {
+                                      const Communicator& comm, FusedLossGradient* scratch) {
+  FusedLossGradient temporary;
+  FusedLossGradient& fused = scratch != nullptr ? *scratch : temporary;
   const int k_groups = split.num_groups();
   std::vector<double> sums(k_groups, 0.0);
-  const auto margins = policy.margins(split);
-  with_loss(loss, beta, [&](auto functor) {
-    for (const auto& piece : split.pieces) {
-      double s = 0.0;
-      reduce_loss_gradient(ExecSpace(), "grpo::solver::metrics::group_loss", margins, functor,
-                           ContiguousRows{piece.local_begin}, piece.size(), split.feature_dim,
-                           false, &s);
-      sums[piece.group] += s;
-    }
-  });
+  const auto piece_sums = fused.full(policy, split, loss, beta, false);
+  for (std::size_t p = 0; p < split.pieces.size(); ++p) {
+    sums[split.pieces[p].group] += piece_sums(p, 0);
+  }
   comm.allreduce_sum(sums);
   for (int g = 0; g < k_groups; ++g) {
     const index_t n = split.group_size(g);

@@ -7,16 +7,20 @@
 #include "policies/log_linear_policy.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/communicator.hpp"
+#include "solver/fused_kernel.hpp"
 #include "solver/losses.hpp"
 
 #include <vector>
 
 namespace grpo::solver {
 
-/// Per-group mean loss L_g(theta) of `policy` over the whole split (every rank gets all K).
+/// Per-group mean loss L_g(theta) of `policy` over the whole split (every rank gets all K): one
+/// pass of the fused kernel (loss only) and one Allreduce of K values. `scratch` keeps the
+/// kernel's work arrays between calls (a temporary one is used when null).
 std::vector<double> group_mean_losses(const policies::LogLinearPolicy& policy, LossType loss,
                                       double beta, const policies::PreferenceSplit& split,
-                                      const Communicator& comm);
+                                      const Communicator& comm,
+                                      FusedLossGradient* scratch = nullptr);
 
 /// What the metrics need to know about the truth (the synthetic bandit's `env/` group): for a
 /// set of M evaluation states, the features of every action under every group's feature map and

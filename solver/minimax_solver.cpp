@@ -4,7 +4,6 @@
 #include "core/kokkos_compat.hpp"
 #include "core/rng.hpp"
 #include "solver/array_sum.hpp"
-#include "solver/loss_kernels.hpp"
 
 #include <algorithm>
 #include <cmath>

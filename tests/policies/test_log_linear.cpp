@@ -1,5 +1,5 @@
 #include "policies/log_linear_policy.hpp"
-#include "solver/loss_kernels.hpp"
+#include "solver/fused_kernel.hpp"
 #include "solver/losses.hpp"
 #include "tests/support/fixtures.hpp"
 
@@ -55,40 +55,92 @@ TEST(LogLinear, MarginsMatchAHostDotProduct) {
   }
 }
 
-TEST(LogLinear, FusedLossGradientMatchesFiniteDifferences) {
-  const int dim = 4;
-  const auto data = test::random_data({9, 13}, dim, 5, true);
+// Every code path of the fused kernel: a dimension without a compiled variant (3), compiled
+// scalar ones (4), and the host vector kernel (8, 16, 32); group sizes with short tails.
+class FusedKernel : public ::testing::TestWithParam<int> {};
+
+TEST_P(FusedKernel, LossAndGradientSumsMatchFiniteDifferences) {
+  const int dim = GetParam();
+  const auto data = test::random_data({9, 70, 33}, dim, 5, true);
   const auto split = test::whole_split(data);
   policies::LogLinearPolicy policy(dim);
-  const std::vector<double> theta{0.5, -0.25, 1.5, 0.75};
+  std::vector<double> theta(dim);
+  for (int j = 0; j < dim; ++j) {
+    theta[j] = 0.5 - 0.11 * j + 0.07 * (j % 3);
+  }
   set_params(policy, theta);
   for (auto type : {solver::LossType::Dpo, solver::LossType::Ipo}) {
     for (double beta : {0.5, 2.0}) {
+      solver::FusedLossGradient fused;
+      const auto piece_sums = fused.full(policy, split, type, beta, true);
       solver::with_loss(type, beta, [&](auto loss) {
-        for (const auto& piece : split.pieces) {
-          std::vector<double> sums(dim + 1);
-          solver::reduce_loss_gradient(ExecSpace(), "test", policy.margins(split), loss,
-                                       solver::ContiguousRows{piece.local_begin}, piece.size(), dim,
-                                       true, sums.data());
-          EXPECT_NEAR(sums[0], host_group_loss(data, piece.group, theta, loss), 1e-12);
+        for (std::size_t p = 0; p < split.pieces.size(); ++p) {
+          const int g = split.pieces[p].group;
+          const double value = host_group_loss(data, g, theta, loss);
+          EXPECT_NEAR(piece_sums(p, 0), value, 1e-12 * std::max(1.0, std::abs(value)));
           const double eps = 1e-6;
           for (int j = 0; j < dim; ++j) {
             auto plus = theta;
             auto minus = theta;
             plus[j] += eps;
             minus[j] -= eps;
-            const double fd = (host_group_loss(data, piece.group, plus, loss) -
-                               host_group_loss(data, piece.group, minus, loss)) /
-                              (2 * eps);
-            EXPECT_NEAR(sums[1 + j], fd, 1e-6 * std::max(1.0, std::abs(fd)))
-                << solver::loss_name(type) << " beta " << beta << " group " << piece.group << " j "
-                << j;
+            const double fd =
+                (host_group_loss(data, g, plus, loss) - host_group_loss(data, g, minus, loss)) /
+                (2 * eps);
+            EXPECT_NEAR(piece_sums(p, 1 + j), fd, 1e-6 * std::max(1.0, std::abs(fd)))
+                << solver::loss_name(type) << " beta " << beta << " group " << g << " j " << j;
           }
         }
       });
+      // Loss only: the same loss sums.
+      const auto loss_only = fused.full(policy, split, type, beta, false);
+      for (std::size_t p = 0; p < split.pieces.size(); ++p) {
+        EXPECT_EQ(loss_only(p, 0), piece_sums(p, 0));
+      }
     }
   }
 }
+
+TEST_P(FusedKernel, BatchSumsCountDuplicatedRows) {
+  const int dim = GetParam();
+  const auto data = test::random_data({40, 50}, dim, 9, true);
+  const auto split = test::whole_split(data);
+  policies::LogLinearPolicy policy(dim);
+  std::vector<double> theta(dim, 0.25);
+  set_params(policy, theta);
+  // Sorted rows with repeats; piece 0 (rows 0..39) gets 5 entries, piece 1 gets 4.
+  const std::vector<index_t> rows{0, 3, 3, 17, 39, 40, 41, 41, 89};
+  View1<index_t> device_rows("rows", rows.size());
+  auto host_rows = Kokkos::create_mirror_view(device_rows);
+  std::copy(rows.begin(), rows.end(), host_rows.data());
+  Kokkos::deep_copy(device_rows, host_rows);
+  solver::FusedLossGradient fused;
+  const auto sums = fused.batch(policy, split, solver::LossType::Dpo, 1.0, device_rows, {0, 5, 9});
+  const auto loss = solver::make_dpo(1.0);
+  for (int p = 0; p < 2; ++p) {
+    std::vector<double> expected(dim + 1, 0.0);
+    for (std::size_t k = p == 0 ? 0 : 5; k < (p == 0 ? 5u : 9u); ++k) {
+      const index_t i = rows[k];
+      double h = -static_cast<double>(data.ref[i]);
+      for (int j = 0; j < dim; ++j) {
+        h += theta[j] * data.z[i * dim + j];
+      }
+      double v = 0.0;
+      double sl = 0.0;
+      loss(h, v, sl);
+      expected[0] += v;
+      for (int j = 0; j < dim; ++j) {
+        expected[1 + j] += sl * data.z[i * dim + j];
+      }
+    }
+    for (int j = 0; j <= dim; ++j) {
+      EXPECT_NEAR(sums(p, j), expected[j], 1e-13 * std::max(1.0, std::abs(expected[j])))
+          << "piece " << p << " column " << j;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dimensions, FusedKernel, ::testing::Values(3, 4, 8, 16, 32));
 
 TEST(LogLinear, AccumulateGradientAddsCoefficientWeightedFeatures) {
   const auto data = test::random_data({4, 6}, 2, 3);
