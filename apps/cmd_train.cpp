@@ -388,23 +388,24 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
 
   Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations);
   solver::TraceRecord last;
+  double loop_seconds = 0.0;
   try {
-    solver::train(solver,
-                  {&data.train, data.val.empty() ? nullptr : &data.val,
-                   data.env.empty() ? nullptr : &data.env},
-                  setup.trace_every, [&](const solver::TraceRecord& r) {
-                    trace.append(r);
-                    progress.update(r);
-                    last = r;
-                    if (setup.check_sync) {
-                      const auto h = static_cast<std::int64_t>(theta_hash(solver.theta()) >> 1);
-                      if (comm.allreduce_min(h) != comm.allreduce_max(h)) {
-                        throw InternalError("theta differs between ranks at iteration " +
-                                                std::to_string(r.iteration),
-                                            false);
-                      }
-                    }
-                  });
+    loop_seconds = solver::train(
+        solver,
+        {&data.train, data.val.empty() ? nullptr : &data.val,
+         data.env.empty() ? nullptr : &data.env},
+        setup.trace_every, [&](const solver::TraceRecord& r) {
+          trace.append(r);
+          progress.update(r);
+          last = r;
+          if (setup.check_sync) {
+            const auto h = static_cast<std::int64_t>(theta_hash(solver.theta()) >> 1);
+            if (comm.allreduce_min(h) != comm.allreduce_max(h)) {
+              throw InternalError(
+                  "theta differs between ranks at iteration " + std::to_string(r.iteration), false);
+            }
+          }
+        });
   } catch (const Error& e) {
     trace.fail(e.what());
     throw;
@@ -416,7 +417,8 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                 {"alpha_avg", solver.alpha_avg()}},
                {{"records", trace.records()},
                 {"empty_group_steps", solver.empty_group_steps()},
-                {"singular_solves", solver.singular_solves()}});
+                {"singular_solves", solver.singular_solves()}},
+               {{"train_seconds", loop_seconds}});
   if (!setup.quiet) {
     std::ostringstream o;
     o << "done: " << setup.out << "  method " << solver::method_name(setup.config.method)

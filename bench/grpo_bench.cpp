@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace {
 
@@ -122,6 +123,13 @@ void BM_GrIpoStatisticsStep(benchmark::State& state) {
 
 constexpr int kReps = 7;
 
+/// The reporter of ranks other than 0.
+class Silent : public benchmark::BenchmarkReporter {
+public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
 } // namespace
 
 BENCHMARK(BM_ReadBandwidth)
@@ -155,6 +163,10 @@ BENCHMARK(BM_GrIpoStatisticsStep)
 
 int main(int argc, char** argv) {
   core::Environment env(argc, argv);
+  bool file_output = false; // --benchmark_out=FILE: only rank 0 may write it
+  for (int i = 1; i < argc; ++i) {
+    file_output = file_output || std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
+  }
   env.start_kokkos(core::kokkos_arguments(argc, argv));
   benchmark::Initialize(&argc, argv);
   {
@@ -162,14 +174,12 @@ int main(int argc, char** argv) {
       benchmark::RunSpecifiedBenchmarks();
     } else {
       // Other ranks run the same benchmarks (same collectives) and report nothing.
-      benchmark::BenchmarkReporter* none = nullptr;
-      class Silent : public benchmark::BenchmarkReporter {
-      public:
-        bool ReportContext(const Context&) override { return true; }
-        void ReportRuns(const std::vector<Run>&) override {}
-      } silent;
-      none = &silent;
-      benchmark::RunSpecifiedBenchmarks(none, none);
+      Silent silent;
+      if (file_output) {
+        benchmark::RunSpecifiedBenchmarks(&silent, &silent);
+      } else {
+        benchmark::RunSpecifiedBenchmarks(&silent);
+      }
     }
   }
   benchmark::Shutdown();

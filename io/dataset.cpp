@@ -2,7 +2,6 @@
 
 #include "core/error.hpp"
 #include "solver/group_partition.hpp"
-#include "solver/local_split.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -103,50 +102,52 @@ SplitInfo inspect_split(const h5::File& f, const std::string& split, int k, int 
   return s;
 }
 
-/// First global row whose values are not all finite, or max() when all are.
-index_t first_bad_row(const std::vector<float>& values, index_t row_begin, std::size_t width) {
-  for (std::size_t i = 0; i < values.size(); ++i) {
+/// First global row (from row_begin) whose `width` values are not all finite, or `none`.
+index_t first_bad_row(const float* values, std::size_t count, index_t row_begin, std::size_t width,
+                      index_t none) {
+  for (std::size_t i = 0; i < count; ++i) {
     if (!std::isfinite(values[i])) {
       return row_begin + static_cast<index_t>(i / width);
     }
   }
-  return std::numeric_limits<index_t>::max();
+  return none;
 }
 
-void check_finite_rows(const std::string& path, const std::string& name,
-                       const std::vector<float>& values, index_t row_begin, std::size_t width,
-                       const solver::Communicator& comm) {
-  const index_t bad_row = comm.allreduce_min(first_bad_row(values, row_begin, width));
-  if (bad_row != std::numeric_limits<index_t>::max()) {
-    bad(path, name, "row " + std::to_string(bad_row) + " contains NaN or Inf");
-  }
-}
+/// Rows read per collective call: bounds the host staging (2 x 64 Ki x d floats).
+constexpr index_t kLoadBlockRows = index_t{1} << 16;
 
+/// Streams this rank's rows of a split in blocks: chosen and rejected rows are read into two
+/// block buffers and their difference goes straight into the device View of z, so peak memory is
+/// z itself plus the blocks (not 3 x the share). Every rank makes the same number of collective
+/// reads (some possibly empty); every value is checked for NaN/Inf.
 policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, int d,
                                      const solver::Communicator& comm) {
   const solver::GroupPartition partition(info.offsets, comm.size());
   const int r = comm.rank();
   const index_t begin = partition.rank_begin(r);
   const index_t end = partition.rank_end(r);
-  const auto rows = static_cast<std::size_t>(end - begin);
-  std::vector<float> chosen;
-  std::vector<float> rejected;
-  std::vector<float> ref;
-  // Host staging holds chosen, rejected and z (3 x rows x d floats): refuse shares that cannot
-  // fit in this machine's memory before touching any of it (an over-committed allocation would
-  // be killed later instead of failing).
-  const double need = 3.0 * static_cast<double>(rows) * d * sizeof(float);
+  const index_t rows = end - begin;
+
+  policies::PreferenceSplit split;
+  split.name = info.name;
+  split.feature_dim = d;
+  split.offsets = info.offsets;
+  split.global_begin = begin;
+  split.pieces = partition.pieces(r);
+  // Refuse shares that cannot fit in this machine's memory before allocating (an over-committed
+  // allocation would be killed later instead of failing).
+  const double need = static_cast<double>(rows) * d * sizeof(float);
   const double physical =
       static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   bool allocated = physical <= 0 || need < physical;
   try {
-    if (!allocated) {
-      throw std::bad_alloc();
+    if (allocated) {
+      split.z = Kokkos::View<float**, MemSpace>(
+          Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::data::" + info.name + "::z"), rows,
+          d);
+      split.ref_logratio = View1<float>("grpo::data::" + info.name + "::ref_logratio", rows);
     }
-    chosen.resize(rows * d);
-    rejected.resize(rows * d);
-    ref.assign(rows, 0.0f);
-  } catch (const std::bad_alloc&) {
+  } catch (const std::exception&) { // std::bad_alloc, or Kokkos' allocation failure
     allocated = false;
   }
   if (comm.any(!allocated)) {
@@ -154,21 +155,55 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
         "declares " + std::to_string(info.offsets.back()) + " rows of " + std::to_string(d) +
             " features; a rank's share does not fit in memory (use more ranks)");
   }
-  f.read_rows(info.name + "/chosen", begin, end, chosen.data());
-  f.read_rows(info.name + "/rejected", begin, end, rejected.data());
-  if (info.has_ref) {
-    f.read_rows(info.name + "/ref_logratio", begin, end, ref.data());
+
+  const index_t block = std::min<index_t>(kLoadBlockRows, std::max<index_t>(rows, 1));
+  const index_t blocks = comm.allreduce_max((rows + kLoadBlockRows - 1) / kLoadBlockRows);
+  std::vector<float> chosen(static_cast<std::size_t>(block * d));
+  std::vector<float> rejected(static_cast<std::size_t>(block * d));
+  std::vector<float> ref(static_cast<std::size_t>(block));
+  auto z_host = Kokkos::create_mirror_view(split.z); // the View itself when it lives on the host
+  auto ref_host = Kokkos::create_mirror_view(split.ref_logratio);
+  constexpr index_t none = std::numeric_limits<index_t>::max();
+  index_t bad_rows[4] = {none, none, none, none}; // chosen, rejected, ref, chosen - rejected
+  for (index_t b = 0; b < blocks; ++b) {
+    const index_t lo = std::min(begin + b * kLoadBlockRows, end);
+    const index_t hi = std::min(lo + kLoadBlockRows, end);
+    const auto n = static_cast<std::size_t>(hi - lo);
+    f.read_rows(info.name + "/chosen", lo, hi, chosen.data());
+    f.read_rows(info.name + "/rejected", lo, hi, rejected.data());
+    if (info.has_ref) {
+      f.read_rows(info.name + "/ref_logratio", lo, hi, ref.data());
+    } else {
+      std::fill(ref.begin(), ref.end(), 0.0f);
+    }
+    bad_rows[0] = std::min(bad_rows[0], first_bad_row(chosen.data(), n * d, lo, d, none));
+    bad_rows[1] = std::min(bad_rows[1], first_bad_row(rejected.data(), n * d, lo, d, none));
+    bad_rows[2] = std::min(bad_rows[2], first_bad_row(ref.data(), n, lo, 1, none));
+    for (std::size_t i = 0; i < n; ++i) {
+      const index_t local = lo - begin + static_cast<index_t>(i);
+      for (int j = 0; j < d; ++j) {
+        // z = chosen - rejected, rounded once to float32.
+        const std::size_t k = i * d + j;
+        const auto value =
+            static_cast<float>(static_cast<double>(chosen[k]) - static_cast<double>(rejected[k]));
+        if (!std::isfinite(value) && bad_rows[3] == none) {
+          bad_rows[3] = lo + static_cast<index_t>(i);
+        }
+        z_host(local, j) = value;
+      }
+      ref_host(local) = ref[i];
+    }
   }
-  check_finite_rows(f.path(), info.name + "/chosen", chosen, begin, d, comm);
-  check_finite_rows(f.path(), info.name + "/rejected", rejected, begin, d, comm);
-  check_finite_rows(f.path(), info.name + "/ref_logratio", ref, begin, 1, comm);
-  // z = chosen - rejected, rounded once to float32.
-  std::vector<float> z(rows * d);
-  for (std::size_t i = 0; i < z.size(); ++i) {
-    z[i] = static_cast<float>(static_cast<double>(chosen[i]) - static_cast<double>(rejected[i]));
+  const char* names[4] = {"/chosen", "/rejected", "/ref_logratio", "/chosen - rejected"};
+  for (int a = 0; a < 4; ++a) {
+    const index_t row = comm.allreduce_min(bad_rows[a]);
+    if (row != none) {
+      bad(f.path(), info.name + names[a], "row " + std::to_string(row) + " contains NaN or Inf");
+    }
   }
-  check_finite_rows(f.path(), info.name + "/chosen - rejected", z, begin, d, comm);
-  return solver::make_local_split(info.name, d, partition, r, z.data(), ref.data());
+  Kokkos::deep_copy(split.z, z_host);
+  Kokkos::deep_copy(split.ref_logratio, ref_host);
+  return split;
 }
 
 } // namespace

@@ -75,7 +75,8 @@ void TraceWriter::append(const solver::TraceRecord& record) {
 }
 
 void TraceWriter::finish(const std::map<std::string, std::vector<double>>& datasets,
-                         const std::map<std::string, std::int64_t>& attributes) {
+                         const std::map<std::string, std::int64_t>& attributes,
+                         const std::map<std::string, double>& real_attributes) {
   if (!m_file) {
     return;
   }
@@ -84,6 +85,9 @@ void TraceWriter::finish(const std::map<std::string, std::vector<double>>& datas
       m_file->write_vector(name, values);
     }
     for (const auto& [name, value] : attributes) {
+      m_file->write_attribute("/", name, value);
+    }
+    for (const auto& [name, value] : real_attributes) {
       m_file->write_attribute("/", name, value);
     }
     m_file->write_attribute("/", "status", std::string("completed"));

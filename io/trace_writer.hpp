@@ -37,7 +37,8 @@ public:
   /// Writes final 1-D datasets (theta_final, theta_avg, ...), extra integer attributes, sets
   /// status = "completed" and closes the file.
   void finish(const std::map<std::string, std::vector<double>>& datasets,
-              const std::map<std::string, std::int64_t>& attributes);
+              const std::map<std::string, std::int64_t>& attributes,
+              const std::map<std::string, double>& real_attributes = {});
   /// Records why the run stopped (status = "failed: ...") and closes the file.
   void fail(const std::string& reason);
   std::int64_t records() const { return m_records; }

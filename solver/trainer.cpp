@@ -53,7 +53,7 @@ double max_of(const std::vector<double>& v) {
 } // namespace
 
 TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, index_t iteration,
-                     double wall_seconds) {
+                     double wall_seconds, EvaluationScratch* scratch) {
   const auto& config = solver.config();
   const auto& comm = solver.comm();
   TraceRecord r;
@@ -77,7 +77,8 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
   r.objective = (1.0 - config.chi) * mean + config.chi * r.worst_train_loss +
                 config.l2 * r.param_norm * r.param_norm;
   if (data.val != nullptr && !data.val->empty()) {
-    r.val_loss = group_mean_losses(solver.policy(), config.loss(), config.beta, *data.val, comm);
+    r.val_loss = group_mean_losses(solver.policy(), config.loss(), config.beta, *data.val, comm,
+                                   scratch != nullptr ? &scratch->val : nullptr);
     r.worst_val_loss = max_of(r.val_loss);
   }
   if (data.env != nullptr && !data.env->empty()) {
@@ -92,12 +93,13 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
   return r;
 }
 
-void train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
-           const RecordSink& sink) {
+double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+             const RecordSink& sink) {
   if (trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(trace_every) +
                       " (expected an integer >= 1)");
   }
+  EvaluationScratch scratch;
   const auto start = std::chrono::steady_clock::now();
   const index_t total = solver.config().iterations;
   while (solver.iterations_done() < total) {
@@ -106,7 +108,7 @@ void train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
     if (t % trace_every == 0 || t == total - 1) {
       const double wall =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      TraceRecord record = evaluate(solver, data, t, wall);
+      TraceRecord record = evaluate(solver, data, t, wall, &scratch);
       record.batch_loss = step.batch_loss;
       record.grad_norm = step.grad_norm;
       record.step_theta = step.step_theta;
@@ -115,6 +117,7 @@ void train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
       sink(record);
     }
   }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 } // namespace grpo::solver

@@ -57,12 +57,19 @@ struct TrainingData {
 
 using RecordSink = std::function<void(const TraceRecord&)>;
 
+/// Work arrays of the metric passes, kept between records.
+struct EvaluationScratch {
+  FusedLossGradient train;
+  FusedLossGradient val;
+};
+
 /// Evaluates every metric at the solver's current state (collective).
 TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, index_t iteration,
-                     double wall_seconds);
+                     double wall_seconds, EvaluationScratch* scratch = nullptr);
 
-/// Runs config.iterations steps; calls `sink` on every rank for every record.
-void train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
-           const RecordSink& sink);
+/// Runs config.iterations steps; calls `sink` on every rank for every record. Returns the
+/// seconds spent in the loop, records included.
+double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+             const RecordSink& sink);
 
 } // namespace grpo::solver
