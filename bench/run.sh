@@ -36,9 +36,13 @@ trap 'rm -f "$data" "$data.tmp"' EXIT
 "$bin/grpo_bench_memory" load "$data" 3 > "$out/memory_np1.json"
 mpiexec -n 2 --bind-to core "$bin/grpo_bench_memory" load "$data" 3 > "$out/memory_np2.json"
 
-echo "bench: tracing overhead: grpo train, 500 steps, --trace-every 100"
-"$bin/grpo" train --dataset "$data" --method gr-dpo --iterations 500 --trace-every 100 \
-  --step-theta 0.001 --step-alpha 0.001 --out "$out/trace.h5" -q
+echo "bench: tracing overhead: grpo train, 500 steps, --trace-every 100 vs records only at the ends"
+for round in a b; do
+  for every in 100 1000000; do
+    "$bin/grpo" train --dataset "$data" --method gr-dpo --iterations 500 --trace-every "$every" \
+      --step-theta 0.001 --step-alpha 0.001 --out "$out/trace_${every}_${round}.h5" -q
+  done
+done
 
 /usr/bin/python3 bench/summarize.py "$out" "$build" > "$out/report.md"
 cat "$out/report.md"
