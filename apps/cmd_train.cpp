@@ -231,9 +231,11 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim) {
     return solver::MinimaxSolver::initial_theta(s.config, dim);
   }
   const auto& v = s.theta_init;
-  const bool is_file =
-      v.size() > 3 && (v.substr(v.size() - 3) == ".h5" ||
-                       v.substr(v.size() - 5 < v.size() ? v.size() - 5 : 0) == ".hdf5");
+  const auto ends_with = [&](const std::string& suffix) {
+    return v.size() > suffix.size() &&
+           v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  const bool is_file = ends_with(".h5") || ends_with(".hdf5");
   if (!is_file) {
     auto theta = parse_list("theta-init", v);
     if (static_cast<int>(theta.size()) != dim) {

@@ -42,15 +42,9 @@ namespace grpo::math {
 // Device-callable math: Kokkos 3.x keeps these in Kokkos::Experimental, Kokkos 4 in Kokkos.
 #if KOKKOS_VERSION < 40000
 using Kokkos::Experimental::exp;
-using Kokkos::Experimental::isfinite;
 using Kokkos::Experimental::log;
-using Kokkos::Experimental::log1p;
-using Kokkos::Experimental::sqrt;
 #else
 using Kokkos::exp;
-using Kokkos::isfinite;
 using Kokkos::log;
-using Kokkos::log1p;
-using Kokkos::sqrt;
 #endif
 } // namespace grpo::math

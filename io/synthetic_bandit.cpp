@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "solver/losses.hpp"
 
 #include <algorithm>
 #include <array>
@@ -107,15 +108,6 @@ void check_proportions(const std::vector<double>& p, int num_groups, const std::
   }
 }
 
-// sigma(z) without overflow: exp is only taken of a non-positive argument.
-double sigmoid(double z) {
-  if (z >= 0.0) {
-    return 1.0 / (1.0 + std::exp(-z));
-  }
-  const double e = std::exp(z);
-  return e / (1.0 + e);
-}
-
 // Group of row r: the last group whose offset is <= r (empty groups are skipped).
 int group_of(const std::vector<index_t>& offsets, index_t r) {
   const auto it = std::upper_bound(offsets.begin(), offsets.end(), r);
@@ -190,7 +182,7 @@ public:
     if (deterministic) {
       return !(r1 > r2); // ties go to a2, as in the reference code
     }
-    return s.uniform(d + 2) < sigmoid(r2 - r1);
+    return s.uniform(d + 2) < solver::sigmoid(r2 - r1);
   }
 
 private:

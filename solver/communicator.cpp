@@ -105,15 +105,34 @@ void Communicator::allreduce_sum_logscaled(double* data, std::size_t count, std:
   t_count = count;
   t_scaled = scaled;
   t_length = length;
-  MPI_Datatype block = MPI_DATATYPE_NULL;
-  MPI_Op op = MPI_OP_NULL;
-  check_mpi(MPI_Type_contiguous(checked_count(count), MPI_DOUBLE, &block), "MPI_Type_contiguous");
-  check_mpi(MPI_Type_commit(&block), "MPI_Type_commit");
-  check_mpi(MPI_Op_create(&logscaled_op, 1, &op), "MPI_Op_create");
-  const int status = MPI_Allreduce(MPI_IN_PLACE, data, 1, block, op, *m_comm);
-  MPI_Op_free(&op);
-  MPI_Type_free(&block);
-  check_mpi(status, "MPI_Allreduce");
+  auto& r = *m_logscaled;
+  if (r.op == MPI_OP_NULL) {
+    check_mpi(MPI_Op_create(&logscaled_op, 1, &r.op), "MPI_Op_create");
+  }
+  if (r.count != count) {
+    if (r.block != MPI_DATATYPE_NULL) {
+      MPI_Type_free(&r.block);
+    }
+    check_mpi(MPI_Type_contiguous(checked_count(count), MPI_DOUBLE, &r.block),
+              "MPI_Type_contiguous");
+    check_mpi(MPI_Type_commit(&r.block), "MPI_Type_commit");
+    r.count = count;
+  }
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, 1, r.block, r.op, *m_comm), "MPI_Allreduce");
+}
+
+Communicator::LogScaledReduction::~LogScaledReduction() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) {
+    return;
+  }
+  if (block != MPI_DATATYPE_NULL) {
+    MPI_Type_free(&block);
+  }
+  if (op != MPI_OP_NULL) {
+    MPI_Op_free(&op);
+  }
 }
 
 double Communicator::allreduce_max(double value) const {

@@ -55,7 +55,16 @@ public:
 
 private:
 #if GRPO_ENABLE_MPI
+  /// The user-defined reduction of allreduce_sum_logscaled and its block datatype, created on
+  /// first use and kept (the datatype is rebuilt only when the block length changes).
+  struct LogScaledReduction {
+    MPI_Op op = MPI_OP_NULL;
+    MPI_Datatype block = MPI_DATATYPE_NULL;
+    std::size_t count = 0;
+    ~LogScaledReduction();
+  };
   std::shared_ptr<MPI_Comm> m_comm;
+  std::shared_ptr<LogScaledReduction> m_logscaled = std::make_shared<LogScaledReduction>();
 #endif
   int m_rank = 0;
   int m_size = 1;

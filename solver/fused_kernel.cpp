@@ -131,10 +131,6 @@ KOKKOS_INLINE_FUNCTION v8d load8(const float* p) {
   return __builtin_convertvector(f, v8d);
 }
 
-KOKKOS_INLINE_FUNCTION double sum8(v8d v) {
-  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
 /// The lane sums of eight vectors as one vector: (sum a[0], ..., sum a[7]), by a transposing
 /// reduction tree (14 shuffles and 7 additions instead of 8 horizontal sums).
 KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {

@@ -15,11 +15,6 @@ enum class LossType { Dpo, Ipo };
 LossType parse_loss(const std::string& name);
 const char* loss_name(LossType loss);
 
-/// softplus(y) = log(1 + e^y), never overflowing (ALGORITHM.md §1.2, pitfall 12).
-KOKKOS_INLINE_FUNCTION double softplus(double y) {
-  return y > 0 ? y + math::log1p(math::exp(-y)) : math::log1p(math::exp(y));
-}
-
 /// sigma(y) = 1 / (1 + e^-y), never overflowing.
 KOKKOS_INLINE_FUNCTION double sigmoid(double y) {
   if (y >= 0) {

@@ -250,7 +250,6 @@ StepReport MinimaxSolver::step() {
 }
 
 void MinimaxSolver::gradient_step(StepReport& report) {
-  const int d = m_dim;
   std::vector<Contribution> local;
   if (m_use_statistics) {
     // Every rank holds the global statistics: the whole step is local, no communication.
@@ -294,7 +293,6 @@ void MinimaxSolver::gradient_step(StepReport& report) {
     local.push_back(
         Contribution{m_train.pieces[p].group, sums(p, 0), &sums(p, 1), m_piece_whole[p]});
   }
-  (void)d;
   finish_gradient_step(local, true, report);
 }
 
