@@ -60,6 +60,8 @@ po::options_description train_options() {
     ("param-limit", text(), "theta_0 ~ U[0, param-limit] [1]")
     ("theta-init", text(), "initial theta: comma-separated values, or a trace .h5 (its theta_final)")
     ("trace-every", text(), "record metrics every N steps (and after the last) [100]")
+    ("gap", text()->implicit_value("true"),
+     "certified duality gap at every record: a Newton solve in d dimensions [false]")
     ("check-sync", text()->implicit_value("true"),
      "at every record, verify theta is bit-identical on all ranks [false]")
     ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
@@ -74,6 +76,7 @@ struct TrainSetup {
   std::string preset;
   solver::SolverConfig config;
   index_t trace_every = 100;
+  bool gap = false;
   std::string theta_init;
   bool check_sync = false;
   bool quiet = false;
@@ -123,7 +126,8 @@ std::string render_config(const TrainSetup& s) {
   if (!s.theta_init.empty()) {
     o << "theta-init = " << s.theta_init << "\n";
   }
-  o << "trace-every = " << s.trace_every << "\n";
+  o << "trace-every = " << s.trace_every << "\n"
+    << "gap = " << (s.gap ? "true" : "false") << "\n";
   return o.str();
 }
 
@@ -206,6 +210,8 @@ TrainSetup resolve(const ParsedOptions& p,
     s.theta_init = get_string(p, "theta-init");
   if (given(p, "trace-every"))
     s.trace_every = get_int(p, "trace-every");
+  if (given(p, "gap"))
+    s.gap = get_bool(p, "gap");
   if (given(p, "check-sync"))
     s.check_sync = get_bool(p, "check-sync");
   if (given(p, "quiet"))
@@ -289,13 +295,18 @@ public:
     m_printed = true;
     const double rate = r.wall_seconds > 0 ? (r.iteration + 1) / r.wall_seconds : 0.0;
     const bool has_val = !r.val_loss.empty();
-    std::fprintf(
-        stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s", m_tty ? "\r" : "",
-        static_cast<long long>(r.iteration + 1), static_cast<long long>(m_total),
-        has_val ? "val" : "train", has_val ? r.worst_val_loss : r.worst_train_loss,
-        r.reward_error.empty() ? ""
-                               : ("  max reward err " + format_double(r.max_reward_error)).c_str(),
-        rate, m_tty && !last ? "" : "\n");
+    std::string extra;
+    if (!r.reward_error.empty()) {
+      extra += "  max reward err " + format_double(r.max_reward_error);
+    }
+    if (r.has_gap) {
+      extra += "  gap " + format_double(r.gap_avg.gap);
+    }
+    std::fprintf(stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s",
+                 m_tty ? "\r" : "", static_cast<long long>(r.iteration + 1),
+                 static_cast<long long>(m_total), has_val ? "val" : "train",
+                 has_val ? r.worst_val_loss : r.worst_train_loss, extra.c_str(), rate,
+                 m_tty && !last ? "" : "\n");
     std::fflush(stderr);
   }
 
@@ -396,7 +407,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
         solver,
         {&data.train, data.val.empty() ? nullptr : &data.val,
          data.env.empty() ? nullptr : &data.env},
-        setup.trace_every, [&](const solver::TraceRecord& r) {
+        solver::TraceOptions{setup.trace_every, setup.gap}, [&](const solver::TraceRecord& r) {
           trace.append(r);
           progress.update(r);
           last = r;
@@ -430,6 +441,9 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
     }
     if (!last.reward_error.empty()) {
       o << "  max reward error " << format_double(last.max_reward_error);
+    }
+    if (last.has_gap) {
+      o << "  gap " << format_double(last.gap_avg.gap);
     }
     root_print(env, o.str() + "\n");
   }

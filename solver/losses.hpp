@@ -37,6 +37,13 @@ struct DpoLoss {
     value = (x < 0.0 ? -x : 0.0) + log_term;
     slope = -m_beta * (x >= 0.0 ? e : 1.0) * inverse;
   }
+  /// d2l/dh2 = beta^2 sigma(beta h) sigma(-beta h) = beta^2 e / (1 + e)^2, e = exp(-|beta h|).
+  KOKKOS_INLINE_FUNCTION double curvature(double h) const {
+    const double x = m_beta * h;
+    const double e = math::exp(x >= 0.0 ? -x : x);
+    const double inv = 1.0 / (1.0 + e);
+    return m_beta * m_beta * e * inv * inv;
+  }
 };
 
 /// IPO: l(h) = (h - 1/(2 beta))^2; dl/dh = 2 (h - 1/(2 beta)). Beta enters only the target.
@@ -47,6 +54,7 @@ struct IpoLoss {
     value = r * r;
     slope = 2.0 * r;
   }
+  KOKKOS_INLINE_FUNCTION double curvature(double /*h*/) const { return 2.0; }
 };
 
 inline DpoLoss make_dpo(double beta) { return DpoLoss{beta}; }

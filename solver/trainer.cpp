@@ -38,6 +38,15 @@ std::vector<TraceRecord::Column> TraceRecord::columns() const {
   scalar("step_alpha", step_alpha);
   scalar("live_grad", live_grad);
   scalar("empty_group_steps", empty_group_steps);
+  if (has_gap) {
+    scalar("gap_upper", gap_avg.upper);
+    scalar("gap_lower", gap_avg.lower);
+    scalar("gap", gap_avg.gap);
+    scalar("gap_residual", gap_avg.residual);
+    scalar("gap_upper_last", gap_last.upper);
+    scalar("gap_lower_last", gap_last.lower);
+    scalar("gap_last", gap_last.gap);
+  }
   scalar("wall_seconds", wall_seconds);
   return out;
 }
@@ -90,16 +99,26 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
     r.max_kl = max_of(r.kl);
   }
   r.empty_group_steps = static_cast<double>(solver.empty_group_steps());
+  if (scratch != nullptr && scratch->gap) {
+    r.has_gap = true;
+    r.gap_avg = scratch->gap->evaluate(solver.theta_avg(), solver.alpha_avg());
+    r.gap_last = scratch->gap->evaluate(solver.theta(), solver.alpha());
+  }
   return r;
 }
 
-double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
              const RecordSink& sink) {
+  const index_t trace_every = options.every;
   if (trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(trace_every) +
                       " (expected an integer >= 1)");
   }
   EvaluationScratch scratch;
+  if (options.gap) {
+    scratch.gap = std::make_unique<DualityGap>(solver.config(), solver.comm(), *data.train,
+                                               solver.group_sizes());
+  }
   const auto start = std::chrono::steady_clock::now();
   const index_t total = solver.config().iterations;
   while (solver.iterations_done() < total) {

@@ -4,10 +4,12 @@
 // runs the same loop (metrics are collective); sinks decide who writes.
 #pragma once
 
+#include "solver/certificate.hpp"
 #include "solver/metrics.hpp"
 #include "solver/minimax_solver.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +40,11 @@ struct TraceRecord {
   double step_alpha = 0.0;
   double live_grad = 0.0;
   double empty_group_steps = 0.0;
+  /// Certified duality gap (when requested): of the averaged iterates (theta_avg, alpha_avg)
+  /// and of the last iterates (theta, alpha).
+  bool has_gap = false;
+  GapCertificate gap_avg;
+  GapCertificate gap_last;
 
   /// One named column of a trace: a scalar per record, or a vector (K or P entries).
   struct Column {
@@ -57,19 +64,31 @@ struct TrainingData {
 
 using RecordSink = std::function<void(const TraceRecord&)>;
 
+/// When records are made and what they contain.
+struct TraceOptions {
+  index_t every = 100; ///< a record after step t when t % every == 0, and after the last step
+  bool gap = false;    ///< certified duality gap at every record (Newton passes over the data)
+};
+
 /// Work arrays of the metric passes, kept between records.
 struct EvaluationScratch {
   FusedLossGradient train;
   FusedLossGradient val;
+  std::unique_ptr<DualityGap> gap; ///< set to evaluate the certificate
 };
 
-/// Evaluates every metric at the solver's current state (collective).
+/// Evaluates every metric at the solver's current state (collective); the duality gap too when
+/// scratch->gap is set.
 TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, index_t iteration,
                      double wall_seconds, EvaluationScratch* scratch = nullptr);
 
 /// Runs config.iterations steps; calls `sink` on every rank for every record. Returns the
 /// seconds spent in the loop, records included.
-double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
              const RecordSink& sink);
+inline double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
+                    const RecordSink& sink) {
+  return train(solver, data, TraceOptions{trace_every, false}, sink);
+}
 
 } // namespace grpo::solver

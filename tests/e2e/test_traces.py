@@ -76,6 +76,32 @@ def test_trace_has_the_documented_layout(dataset, tmp_path):
         assert f["theta"].chunks is not None and f["theta"].maxshape[0] is None
 
 
+@pytest.mark.parametrize("method", ["gr-dpo", "gr-ipo", "dpo"])
+def test_gap_columns_bracket_the_robust_objective(dataset, tmp_path, method):
+    trace = tmp_path / "gap.h5"
+    run(["train", "--dataset", dataset, "--method", method, "--iterations", 2000,
+         "--trace-every", 200, "--gap", "--out", trace, "-q"])
+    with h5py.File(trace, "r") as f:
+        assert "gap = true" in f.attrs["config"]
+        upper, lower, gap = f["gap_upper"][()], f["gap_lower"][()], f["gap"][()]
+        assert upper.shape == (11,)
+        np.testing.assert_allclose(gap, upper - lower, rtol=0, atol=1e-15)
+        assert np.all(gap >= -1e-9) and np.all(f["gap_last"][()] >= -1e-9)
+        # The last-iterate upper bound is the robust objective of the last theta (chi = 1).
+        np.testing.assert_allclose(f["gap_upper_last"][()], f["worst_train_loss"][()],
+                                   rtol=1e-12)
+        if method.startswith("gr-"):
+            assert gap[-1] < 0.5 * gap[1]
+        assert np.all(f["gap_residual"][()] < 1e-10)
+
+
+def test_gap_is_absent_unless_asked(dataset, tmp_path):
+    trace = tmp_path / "nogap.h5"
+    run(["train", "--dataset", dataset, "--iterations", 10, "--out", trace, "-q"])
+    with h5py.File(trace, "r") as f:
+        assert "gap" not in f and "gap_upper" not in f
+
+
 @pytest.mark.parametrize("extra", [
     ["--method", "gr-dpo"],
     ["--method", "gr-ipo", "--beta", "0.5", "--step-theta", "0.01"],
@@ -83,7 +109,9 @@ def test_trace_has_the_documented_layout(dataset, tmp_path):
     ["--method", "gr-dpo", "--batch-size", 16, "--batch-mode", "group-weighted"],
     ["--method", "gr-dpo", "--sampling", "paper_single", "--step-theta", "0.05"],
     ["--method", "gr-ipo", "--closed-form", "--beta", "0.1"],
-], ids=["gr-dpo", "gr-ipo", "is-dpo-batch", "weighted-batch", "paper-single", "closed-form"])
+    ["--method", "gr-dpo", "--gap", "--projection-radius", "3"],
+], ids=["gr-dpo", "gr-ipo", "is-dpo-batch", "weighted-batch", "paper-single", "closed-form",
+        "gap-on-ball"])
 def test_traces_agree_across_rank_counts(dataset, tmp_path, extra):
     traces = []
     for ranks in (1, 2, 3):
