@@ -203,6 +203,23 @@ void write_environment(io::DatasetWriter& writer, const io::BanditSpec& spec,
 
 } // namespace
 
+io::DatasetSummary check_generate_options(const std::vector<std::string>& args) {
+  const auto parsed = parse_options("generate", generate_options(), args);
+  const io::BanditSpec spec = resolve(parsed);
+  io::DatasetSummary summary;
+  summary.path = get_string(parsed, "out");
+  summary.source = "synthetic";
+  summary.feature_dim = spec.feature_dim();
+  for (int g = 0; g < spec.num_groups; ++g) {
+    summary.group_names.push_back("group_" + std::to_string(g));
+  }
+  summary.splits.push_back({"train", io::split_offsets(spec, io::SplitKind::Train), false});
+  if (!spec.preset.empty()) {
+    summary.attributes["preset"] = spec.preset;
+  }
+  return summary;
+}
+
 int run_generate(core::Environment& env, const std::vector<std::string>& args) {
   const auto options = generate_options();
   const auto parsed = parse_options("generate", options, args);

@@ -330,6 +330,18 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 
 } // namespace
 
+void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data) {
+  const auto parsed = parse_options("train", train_options(), args);
+  const TrainSetup setup =
+      resolve(parsed, [&](const std::string&) -> const io::DatasetSummary& { return data; });
+  std::vector<index_t> group_sizes;
+  const auto& offsets = data.split("train")->offsets;
+  for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
+    group_sizes.push_back(offsets[g + 1] - offsets[g]);
+  }
+  setup.config.validate(group_sizes);
+}
+
 int run_train(core::Environment& env, const std::vector<std::string>& args) {
   const auto options = train_options();
   const auto parsed = parse_options("train", options, args);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/environment.hpp"
+#include "io/dataset.hpp"
 
 #include <string>
 #include <vector>
@@ -12,6 +13,14 @@ namespace grpo::app {
 int run_generate(core::Environment& env, const std::vector<std::string>& args);
 int run_train(core::Environment& env, const std::vector<std::string>& args);
 int run_info(core::Environment& env, const std::vector<std::string>& args);
+/// `grpo study ...`: runs without MPI (it launches mpirun itself) and without Kokkos.
+int run_study(const std::vector<std::string>& args);
+
+/// Checks the options of a `grpo generate` run (`--name=value` words, --out included) without
+/// running it; returns the metadata the dataset will have (train offsets, preset).
+io::DatasetSummary check_generate_options(const std::vector<std::string>& args);
+/// Checks the options of a `grpo train` run on a dataset with metadata `data` without running it.
+void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data);
 
 /// "grpo 0.1.0 (git ..., Kokkos 3.4.1 Serial, MPI on, HDF5 1.10.8)".
 std::string version_line();

@@ -37,7 +37,8 @@ const char* kUsage =
     "Commands:\n"
     "  generate   write the synthetic group bandit of the paper as a dataset\n"
     "  train      run a method (dpo, ipo, is-dpo, is-ipo, gr-dpo, gr-ipo) and write a trace\n"
-    "  info FILE  summarise a dataset or a trace\n\n"
+    "  info FILE  summarise a dataset or a trace\n"
+    "  study      plan, run (locally or on Slurm), follow and report a study (a TOML grid)\n\n"
     "Options: --help (also after a command), --version.\n"
     "Exit codes: 0 ok, 2 configuration, 3 data, 4 I/O, 5 numerical, 70 internal.\n";
 } // namespace
@@ -46,6 +47,20 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace grpo;
+  if (argc > 1 && std::string(argv[1]) == "study") {
+    // Studies launch mpirun themselves: no MPI (a singleton MPI parent would leak its
+    // environment into the children), no Kokkos.
+    io::h5::silence_errors();
+    try {
+      return app::run_study(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return e.exit_code();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "internal error: %s\n", e.what());
+      return static_cast<int>(ExitCode::Internal);
+    }
+  }
   core::Environment env(argc, argv);
   io::h5::silence_errors();
   const std::vector<std::string> all(argv + 1, argv + argc);
@@ -62,7 +77,8 @@ int main(int argc, char** argv) {
   };
   try {
     if (all.empty()) {
-      throw ConfigError("missing command (expected generate, train or info; see grpo --help)");
+      throw ConfigError(
+          "missing command (expected generate, train, info or study; see grpo --help)");
     }
     if (all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
       app::root_print(env, app::kUsage);
@@ -82,7 +98,7 @@ int main(int argc, char** argv) {
     if (all[0] == "info") {
       return app::run_info(env, rest);
     }
-    throw ConfigError("unknown command '" + all[0] + "' (expected generate, train or info)");
+    throw ConfigError("unknown command '" + all[0] + "' (expected generate, train, info or study)");
   } catch (const Error& e) {
     return report("error", e.what(), e.exit_code(), e.rank_local());
   } catch (const std::exception& e) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages grpo needs (idempotent: only what is missing).
-# Usage: scripts/setup.sh [--with-slurm]   (run as root, or with sudo available)
+# Usage: scripts/setup.sh   (run as root, or with sudo available)
 set -euo pipefail
 
 packages=(
@@ -8,9 +8,10 @@ packages=(
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
-  libboost-program-options-dev
+  libboost-program-options-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib python3-pytest
+  slurm-wlm munge
 )
 
 missing=()

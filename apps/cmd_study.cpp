@@ -1,0 +1,256 @@
+// grpo study plan | run | resume | status | report | task: convergence studies as task graphs
+// (docs/studies.md). This command never initialises MPI or Kokkos: it launches `grpo generate`,
+// `mpirun -n R grpo train` and the report as child processes, locally or through Slurm.
+#include "apps/commands.hpp"
+#include "apps/options.hpp"
+#include "core/error.hpp"
+#include "jobs/executors.hpp"
+#include "jobs/plan.hpp"
+#include "jobs/process.hpp"
+#include "jobs/study_file.hpp"
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace grpo::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+po::options_description study_options() {
+  po::options_description o("grpo study options");
+  // clang-format off
+  o.add_options()
+    ("help,h", "show this help")
+    ("out", text(), "study directory (overrides the file's study.output)")
+    ("executor", text(), "local | slurm (overrides study.executor)")
+    ("jobs,j", text(), "local executor: cores to keep busy [all of this machine's]")
+    ("dry-run", text()->implicit_value("true"), "slurm: write and print the sbatch scripts, submit nothing")
+    ("all", text()->implicit_value("true"), "plan/status: list every task")
+    ("args", po::value<std::vector<std::string>>(), "ACTION FILE|DIR [TASK]");
+  // clang-format on
+  return o;
+}
+
+const char* kStudyUsage =
+    "Usage: grpo study ACTION ... [options]\n\n"
+    "  plan FILE            check a study file and print its task graph\n"
+    "  run FILE             plan, then run every task not yet done (local or Slurm)\n"
+    "  resume DIR|FILE      rerun the unfinished and failed tasks of a planned study\n"
+    "  status DIR|FILE      done / running / queued / failed / pending per layer, with logs\n"
+    "  report DIR|FILE      redraw the report (plots and tables) from the traces\n"
+    "  task DIR ID          run one task (what the executors launch)\n\n"
+    "Exit codes: 0 done, 1 some task failed (or, for status, not everything is done),\n"
+    "2 configuration, 3 data, 4 I/O, 70 internal.\n\n";
+
+/// The OptionCheck the study parser uses: every run's options through the same parsers as
+/// `grpo generate` / `grpo train`, with the data set's metadata (a generated one's is known
+/// from its options, an existing file is inspected).
+class RunChecker {
+public:
+  void operator()(const std::string& command, const jobs::OptionList& options,
+                  const jobs::DataSpec* data) {
+    if (command == "generate") {
+      check_generate_options(words(options, {"--out=/nonexistent/grpo-study-check.h5"}));
+      return;
+    }
+    check_train_options(words(options, {"--dataset=/nonexistent/grpo-study-check-in.h5",
+                                        "--out=/nonexistent/grpo-study-check-out.h5"}),
+                        summary_of(*data));
+  }
+
+private:
+  static std::vector<std::string> words(const jobs::OptionList& options,
+                                        std::vector<std::string> head) {
+    for (const auto& [k, v] : options) {
+      head.push_back("--" + k + "=" + v);
+    }
+    return head;
+  }
+  const io::DatasetSummary& summary_of(const jobs::DataSpec& d) {
+    auto it = m_summaries.find(d.name);
+    if (it == m_summaries.end()) {
+      io::DatasetSummary s =
+          d.generated()
+              ? check_generate_options(words(d.generate, {"--out=/nonexistent/grpo-check.h5"}))
+              : io::inspect_dataset(d.file);
+      it = m_summaries.emplace(d.name, std::move(s)).first;
+    }
+    return it->second;
+  }
+  std::map<std::string, io::DatasetSummary> m_summaries;
+};
+
+jobs::StudySpec parse_spec(const std::string& file, const ParsedOptions& p) {
+  RunChecker checker;
+  auto spec =
+      jobs::parse_study_file(file, fs::current_path().string(),
+                             [&](const std::string& command, const jobs::OptionList& options,
+                                 const jobs::DataSpec* data) { checker(command, options, data); });
+  if (given(p, "out")) {
+    spec.output = fs::absolute(get_string(p, "out")).lexically_normal().string();
+  }
+  if (given(p, "executor")) {
+    spec.executor = get_string(p, "executor");
+  }
+  if (spec.executor != "local" && spec.executor != "slurm") {
+    throw ConfigError("option --executor: invalid value '" + spec.executor +
+                      "' (expected local or slurm)");
+  }
+  return spec;
+}
+
+/// A study directory, or a study file naming one.
+jobs::Plan load_plan(const std::string& target, const ParsedOptions& p) {
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) {
+    return jobs::read_plan(target);
+  }
+  if (!fs::exists(target, ec)) {
+    throw IoError("'" + target + "': no such study file or directory");
+  }
+  return jobs::read_plan(parse_spec(target, p).output);
+}
+
+void print_plan(const jobs::Plan& plan, bool all, std::ostream& out) {
+  out << "study " << plan.name << " -> " << plan.directory << " (executor " << plan.executor
+      << ")\n";
+  std::map<std::string, std::size_t> per_layer;
+  for (const auto& t : plan.tasks) {
+    ++per_layer[t.layer()];
+  }
+  for (const char* layer : jobs::kLayers) {
+    out << "  " << layer << ": " << per_layer[layer] << " task(s)";
+    if (std::string(layer) == "train") {
+      for (const auto& e : plan.experiments) {
+        std::size_t runs = 0;
+        std::size_t cells = 0;
+        for (const auto& c : plan.cells) {
+          if (c.experiment == e.name) {
+            ++cells;
+            runs += c.runs.size();
+          }
+        }
+        out << "\n    experiment " << e.name << " (" << e.kind
+            << (e.x.empty() ? "" : ", x = " + e.x) << "): " << cells << " cells, " << runs
+            << " runs";
+      }
+    }
+    out << "\n";
+  }
+  out << "  graph: data -> train -> aggregate (one per cell) -> report\n";
+  if (all) {
+    const auto tools = jobs::default_toolchain(plan);
+    for (const auto& t : plan.tasks) {
+      out << t.id;
+      if (!t.deps.empty()) {
+        out << "  after "
+            << (t.deps.size() == 1 ? t.deps[0] : std::to_string(t.deps.size()) + " tasks");
+      }
+      const auto argv = jobs::task_command(plan, t, tools);
+      out << "\n    "
+          << (argv.empty() ? "(aggregate " + plan.path(t.output) + ")" : jobs::shell_command(argv))
+          << "\n";
+    }
+  }
+}
+
+int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
+  const auto tools = jobs::default_toolchain(plan);
+  std::string executor = given(p, "executor") ? get_string(p, "executor") : plan.executor;
+  if (executor == "slurm") {
+    return jobs::submit_slurm(plan, tools, given(p, "dry-run") && get_bool(p, "dry-run"), out);
+  }
+  if (executor != "local") {
+    throw ConfigError("option --executor: invalid value '" + executor +
+                      "' (expected local or slurm)");
+  }
+  int jobs_count = plan.jobs;
+  if (given(p, "jobs")) {
+    const auto j = get_int(p, "jobs");
+    if (j < 1 || j > 4096) {
+      throw ConfigError("option --jobs: invalid value " + std::to_string(j) +
+                        " (expected an integer in [1, 4096])");
+    }
+    jobs_count = static_cast<int>(j);
+  }
+  const int rc = jobs::run_local(plan, tools, jobs_count, out);
+  if (rc == 0) {
+    out << "report: " << plan.path("report/report.md") << "\n";
+  } else {
+    out << "see: grpo study status " << plan.directory << "\n";
+  }
+  return rc;
+}
+
+} // namespace
+
+int run_study(const std::vector<std::string>& args) {
+  const auto options = study_options();
+  const auto parsed = parse_options("study", options, args, "args");
+  std::vector<std::string> words;
+  if (parsed.values.count("args") > 0) {
+    words = parsed.values["args"].as<std::vector<std::string>>();
+  }
+  if (parsed.help || words.empty()) {
+    if (words.empty() && !parsed.help) {
+      throw ConfigError("grpo study: missing action (plan, run, resume, status, report or task)");
+    }
+    std::cout << kStudyUsage << options;
+    return 0;
+  }
+  const std::string& action = words[0];
+  const std::size_t expected = action == "task" ? 3 : 2;
+  if (words.size() != expected) {
+    throw ConfigError("grpo study " + action + ": expected " +
+                      (action == "task" ? std::string("DIR and a task id")
+                                        : std::string("one study file or directory")) +
+                      ", got " + std::to_string(words.size() - 1) + " argument(s)");
+  }
+  const bool all = given(parsed, "all") && get_bool(parsed, "all");
+  if (action == "plan") {
+    const auto plan = jobs::build_plan(parse_spec(words[1], parsed));
+    print_plan(plan, all, std::cout);
+    return 0;
+  }
+  if (action == "run") {
+    std::error_code ec;
+    if (fs::is_directory(words[1], ec)) {
+      throw ConfigError("grpo study run: '" + words[1] +
+                        "' is a directory; give the study file (or use resume)");
+    }
+    const auto plan = jobs::build_plan(parse_spec(words[1], parsed));
+    jobs::write_plan(plan);
+    fs::copy_file(words[1], plan.path("study.toml"), fs::copy_options::overwrite_existing, ec);
+    print_plan(plan, false, std::cout);
+    return execute(plan, parsed, std::cout);
+  }
+  if (action == "resume") {
+    return execute(load_plan(words[1], parsed), parsed, std::cout);
+  }
+  if (action == "status") {
+    return jobs::print_status(load_plan(words[1], parsed), std::cout, all);
+  }
+  if (action == "report") {
+    const auto plan = load_plan(words[1], parsed);
+    const auto tools = jobs::default_toolchain(plan);
+    const jobs::Task* report = plan.find("report");
+    if (report == nullptr) {
+      throw DataError("study plan '" + plan.path("plan.json") + "': no report task");
+    }
+    // The report prints its own one-line error; its exit code is passed on.
+    const auto status = jobs::wait_for(jobs::spawn(jobs::task_command(plan, *report, tools), ""));
+    return status.signal != 0 ? 128 + status.signal : status.code;
+  }
+  if (action == "task") {
+    const auto plan = jobs::read_plan(words[1]);
+    return jobs::run_task(plan, words[2], jobs::default_toolchain(plan));
+  }
+  throw ConfigError("grpo study: unknown action '" + action +
+                    "' (expected plan, run, resume, status, report or task)");
+}
+
+} // namespace grpo::app

@@ -1,0 +1,307 @@
+// One task of a study: the `grpo study task DIR ID` command every executor launches.
+#include "core/error.hpp"
+#include "io/hdf5.hpp"
+#include "jobs/executors.hpp"
+#include "jobs/process.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef GRPO_SOURCE_ANALYSIS_DIR
+#define GRPO_SOURCE_ANALYSIS_DIR ""
+#endif
+
+namespace grpo::jobs {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+Toolchain default_toolchain(const Plan& plan) {
+  Toolchain t;
+  t.grpo = self_executable();
+  if (!plan.python.empty()) {
+    t.python = plan.python;
+  } else if (access("/usr/bin/python3", X_OK) == 0) {
+    t.python = "/usr/bin/python3"; // Debian's, with h5py (a venv's python3 may lack it)
+  } else {
+    t.python = "python3";
+  }
+  std::error_code ec;
+  const char* env = std::getenv("GRPO_ANALYSIS_DIR");
+  const fs::path installed = fs::path(t.grpo).parent_path().parent_path() / "share/grpo/analysis";
+  if (env != nullptr && *env != '\0') {
+    t.analysis_dir = env;
+  } else if (fs::is_regular_file(installed / "study_report.py", ec)) {
+    t.analysis_dir = installed.string();
+  } else {
+    t.analysis_dir = GRPO_SOURCE_ANALYSIS_DIR;
+  }
+  return t;
+}
+
+std::vector<std::string> task_command(const Plan& plan, const Task& task, const Toolchain& tools) {
+  std::vector<std::string> argv;
+  switch (task.kind) {
+  case TaskKind::Generate:
+    argv = {tools.grpo, "generate", "--out=" + plan.path(task.output)};
+    for (const auto& [k, v] : task.options) {
+      argv.push_back("--" + k + "=" + v);
+    }
+    break;
+  case TaskKind::Train:
+    if (task.ranks > 1) {
+      argv = {plan.mpiexec, "-n", std::to_string(task.ranks)};
+    }
+    argv.insert(argv.end(), {tools.grpo, "train", "--dataset=" + plan.path(task.dataset),
+                             "--out=" + plan.path(task.output)});
+    for (const auto& [k, v] : task.options) {
+      argv.push_back("--" + k + "=" + v);
+    }
+    break;
+  case TaskKind::Aggregate:
+    break;
+  case TaskKind::Report:
+    argv = {tools.python, (fs::path(tools.analysis_dir) / "study_report.py").string(),
+            plan.directory};
+    break;
+  }
+  return argv;
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+volatile pid_t g_child = 0;
+
+extern "C" void forward_signal(int sig) {
+  g_signal = sig;
+  if (g_child > 0) {
+    kill(-g_child, sig);
+  }
+}
+
+std::string slurm_job_id() {
+  const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
+  const char* array_task = std::getenv("SLURM_ARRAY_TASK_ID");
+  if (array_job != nullptr && array_task != nullptr) {
+    return std::string(array_job) + "_" + array_task;
+  }
+  const char* job = std::getenv("SLURM_JOB_ID");
+  return job != nullptr ? job : "";
+}
+
+/// A training run succeeded only if its trace says so.
+std::string check_output(const Plan& plan, const Task& task) {
+  const std::string path = plan.path(task.output);
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return "the task exited 0 but did not write '" + path + "'";
+  }
+  if (task.kind == TaskKind::Train) {
+    try {
+      const auto f = io::h5::File::open(path, false, nullptr);
+      const auto status = f.read_string_attribute("/", "status");
+      if (status != "completed") {
+        return "trace '" + path + "' has status '" + status + "'";
+      }
+    } catch (const Error& e) {
+      return std::string("cannot read the trace: ") + e.what();
+    }
+  }
+  return "";
+}
+
+} // namespace
+
+int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tools) {
+  const Task* found = plan.find(task_id);
+  if (found == nullptr) {
+    throw ConfigError("study '" + plan.directory + "': no task '" + task_id + "' in plan.json");
+  }
+  const Task& task = *found;
+  const std::string log = log_path(plan, task);
+  {
+    std::ofstream truncate(log, std::ios::trunc);
+    if (!truncate) {
+      throw IoError("cannot write the task log '" + log + "'");
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const auto append = [&](const std::string& line) {
+    std::ofstream out(log, std::ios::app);
+    out << line << "\n";
+  };
+  for (const auto& dep : task.deps) {
+    const Task* d = plan.find(dep);
+    if (d == nullptr || read_status(plan, *d).state != TaskState::Done) {
+      const std::string why = "dependency '" + dep + "' is not done";
+      append("grpo study: " + why);
+      mark_failed(plan, task, why, 0.0);
+      return 1;
+    }
+  }
+  mark_running(plan, task, static_cast<int>(getpid()), slurm_job_id());
+
+  if (task.kind == TaskKind::Aggregate) {
+    try {
+      aggregate_cell(plan, task);
+    } catch (const Error& e) {
+      append(std::string("error: ") + e.what());
+      mark_failed(plan, task, e.what(), seconds());
+      return e.exit_code();
+    }
+    append("grpo study: wrote " + plan.path(task.output));
+    mark_done(plan, task, seconds());
+    return 0;
+  }
+
+  const auto argv = task_command(plan, task, tools);
+  append("# grpo study task " + task.id + " (" + task_kind_name(task.kind) + ")");
+  append("# " + shell_command(argv));
+  struct sigaction action {};
+  action.sa_handler = forward_signal;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    sigaction(sig, &action, nullptr);
+  }
+  ExitStatus status;
+  try {
+    const pid_t pid = spawn(argv, log, plan.directory); // tasks run in the study directory
+    g_child = pid;
+    if (g_signal != 0) {
+      kill(-pid, g_signal);
+    }
+    status = wait_for(pid);
+    g_child = 0;
+  } catch (const Error& e) {
+    mark_failed(plan, task, e.what(), seconds());
+    return e.exit_code();
+  }
+  if (g_signal != 0) {
+    const std::string why = std::string("interrupted: the task received signal ") +
+                            std::to_string(g_signal) + " (" + strsignal(g_signal) +
+                            "); the command " + status.describe();
+    append("grpo study: " + why);
+    mark_failed(plan, task, why, seconds());
+    return 128 + g_signal;
+  }
+  if (!status.ok()) {
+    const std::string why = task_kind_name(task.kind) + std::string(" ") + status.describe();
+    append("grpo study: " + why);
+    mark_failed(plan, task, why, seconds());
+    return status.signal != 0 ? 128 + status.signal : status.code;
+  }
+  if (const std::string why = check_output(plan, task); !why.empty()) {
+    append("grpo study: " + why);
+    mark_failed(plan, task, why, seconds());
+    return 1;
+  }
+  append("grpo study: done in " + format_double(seconds()) + " s");
+  mark_done(plan, task, seconds());
+  return 0;
+}
+
+// ---- Aggregation
+
+namespace {
+
+const char* const kHeadline[] = {
+    "worst_val_loss", "worst_train_loss", "max_reward_error", "max_kl",     "objective",   "gap",
+    "gap_upper",      "gap_lower",        "gap_last",         "param_norm", "wall_seconds"};
+
+json stats(const std::vector<double>& values) {
+  json o{{"values", values}};
+  const auto n = static_cast<double>(values.size());
+  if (values.empty()) {
+    o["mean"] = nullptr;
+    o["sem"] = nullptr;
+    return o;
+  }
+  double mean = 0.0;
+  for (double v : values) {
+    mean += v;
+  }
+  mean /= n;
+  o["mean"] = mean;
+  if (values.size() < 2) {
+    o["sem"] = nullptr;
+    return o;
+  }
+  double ss = 0.0;
+  for (double v : values) {
+    ss += (v - mean) * (v - mean);
+  }
+  o["sem"] = std::sqrt(ss / (n - 1.0)) / std::sqrt(n);
+  return o;
+}
+
+} // namespace
+
+void aggregate_cell(const Plan& plan, const Task& task) {
+  const Cell* cell = nullptr;
+  for (const auto& c : plan.cells) {
+    if (c.id == task.cell) {
+      cell = &c;
+    }
+  }
+  if (cell == nullptr) {
+    throw DataError("study plan '" + plan.path("plan.json") + "': no cell '" + task.cell + "'");
+  }
+  json out{{"cell", cell->id},       {"experiment", cell->experiment}, {"data", cell->data},
+           {"method", cell->method}, {"params", cell->params},         {"seeds", json::array()},
+           {"runs", json::array()},  {"missing", json::array()}};
+  std::map<std::string, std::vector<double>> finals;
+  for (const auto& run : cell->runs) {
+    const Task* t = plan.find(run);
+    if (t == nullptr) {
+      throw DataError("study plan '" + plan.path("plan.json") + "': no task '" + run + "'");
+    }
+    const std::string path = plan.path(t->output);
+    try {
+      const auto f = io::h5::File::open(path, false, nullptr);
+      const auto status = f.read_string_attribute("/", "status");
+      if (status != "completed") {
+        out["missing"].push_back({{"run", t->output}, {"why", "status: " + status}});
+        continue;
+      }
+      std::map<std::string, double> last;
+      for (const char* name : kHeadline) {
+        if (f.exists(name)) {
+          const auto v = f.read_double(name);
+          if (!v.empty()) {
+            last[name] = v.back();
+          }
+        }
+      }
+      for (const auto& [name, value] : last) {
+        finals[name].push_back(value);
+      }
+      out["seeds"].push_back(t->seed);
+      out["runs"].push_back(t->output);
+    } catch (const Error& e) {
+      out["missing"].push_back({{"run", t->output}, {"why", e.what()}});
+    }
+  }
+  json final_stats = json::object();
+  for (const auto& [name, values] : finals) {
+    final_stats[name] = stats(values);
+  }
+  out["final"] = final_stats;
+  if (out["runs"].empty()) {
+    throw DataError("cell '" + cell->id + "': no completed trace among its " +
+                    std::to_string(cell->runs.size()) + " runs");
+  }
+  write_file_atomic(plan.path(task.output), out.dump(1) + "\n");
+}
+
+} // namespace grpo::jobs

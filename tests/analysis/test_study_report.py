@@ -1,0 +1,392 @@
+"""Tests of analysis/grpo_traces.py and analysis/study_report.py on studies with known content.
+
+The traces are written here with h5py (no grpo executable needed), with values chosen so that
+every number of the report is known exactly: final losses base + 0.1 * seed (mean base + 0.1,
+SEM 0.1 / sqrt(3) over seeds 0, 1, 2), certified gaps c * T^-0.5 (slope -0.5).
+
+Run: /usr/bin/python3 -m pytest -q tests/analysis
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
+sys.path.insert(0, str(ANALYSIS))
+
+import grpo_traces  # noqa: E402
+import study_report  # noqa: E402
+
+SCRIPT = ANALYSIS / "study_report.py"
+
+#: Records of the grid traces: steps T = iteration + 1 = 1, 10, 100, 1000.
+ITERATIONS = np.array([0, 9, 99, 999])
+SEEDS = (0, 1, 2)
+DATA = ("even", "uneven")
+METHODS = ("dpo", "gr-dpo")
+#: Final worst-group validation loss of seed 0 per (data, method); seed s adds 0.1 s.
+BASE_LOSS = {("even", "dpo"): 0.7, ("even", "gr-dpo"): 0.5,
+             ("uneven", "dpo"): 0.9, ("uneven", "gr-dpo"): 0.6}
+#: Final max reward error of seed 0; seed s adds 0.01 s.
+BASE_REWARD = {("even", "dpo"): 0.08, ("even", "gr-dpo"): 0.04,
+               ("uneven", "dpo"): 0.10, ("uneven", "gr-dpo"): 0.05}
+#: Rate experiment: iterations T of its cells, and gap = RATE_C * factor(seed) * T^-0.5.
+RATE_T = (10, 100, 1000, 10000)
+RATE_C = 3.0
+RATE_FACTOR = {0: 1.0, 1: 1.5}
+SEM3 = 0.1 / math.sqrt(3)  # SEM of (x, x + 0.1, x + 0.2)
+
+
+def write_trace(path, *, method, seed, iteration, scalars, per_group, status="completed",
+                names=(b"young", b"old"), extra=None):
+    """A trace with the layout of docs/formats.md and the given record columns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"kind": "trace", "schema_version": "1.0", "status": status,
+                        "method": method, "seed": seed, "iterations": int(iteration[-1]) + 1,
+                        "num_groups": len(names), "config": f"method = {method}\n",
+                        "train_seconds": 0.01})
+        f.create_dataset("iteration", data=np.asarray(iteration, dtype=np.int64),
+                         maxshape=(None,))
+        for name, values in {**scalars, **per_group}.items():
+            values = np.asarray(values, dtype=float)
+            f.create_dataset(name, data=values, maxshape=(None,) + values.shape[1:])
+        f["groups/names"] = np.array(names)
+        for name, values in (extra or {}).items():
+            f[name] = values
+
+
+def grid_columns(data, method, seed):
+    """Record columns of one grid run: finals known exactly, gap = 2 T^-0.5."""
+    steps = ITERATIONS + 1.0
+    loss = BASE_LOSS[data, method] + 0.1 * seed
+    reward = BASE_REWARD[data, method] + 0.01 * seed
+    ramp = np.linspace(2.0, 1.0, len(ITERATIONS))  # decreasing to 1 at the last record
+    if method.startswith("gr-"):
+        alpha = np.column_stack([np.linspace(0.5, 0.8, len(steps)),
+                                 np.linspace(0.5, 0.2, len(steps))])
+    else:
+        alpha = np.tile([0.2, 0.8], (len(steps), 1))  # ERM: N_g / N, constant
+    val_loss = np.column_stack([loss * ramp, (loss - 0.05) * ramp])
+    scalars = {"worst_val_loss": loss * ramp, "max_reward_error": reward * ramp,
+               "objective": loss * ramp, "gap": 2.0 * steps ** -0.5,
+               "gap_last": 4.0 * steps ** -0.25}
+    return scalars, {"alpha": alpha, "val_loss": val_loss, "theta": np.ones((len(steps), 3))}
+
+
+def make_study(root):
+    """A study with a grid experiment (2 data x 2 methods x 3 seeds, one failed and one absent
+    run besides) and a rate experiment (4 values of T x 2 seeds)."""
+    tasks = [{"id": f"data.{d}", "layer": "data", "kind": "generate", "deps": [],
+              "output": f"data/{d}.h5"} for d in DATA]
+    cells = []
+
+    def add_run(experiment, cell, data, method, params, seed):
+        task = f"train.{experiment}.{len(tasks):05d}"
+        tasks.append({"id": task, "layer": "train", "kind": "train", "deps": [f"data.{data}"],
+                      "experiment": experiment, "data": data, "method": method,
+                      "params": dict(params, **{"iterations": params.get("iterations",
+                                                                          "1000")}),
+                      "seed": seed, "cell": cell["id"], "output": f"runs/{task}.h5"})
+        cell["runs"].append(task)
+        return root / "runs" / f"{task}.h5"
+
+    for data in DATA:
+        for method in METHODS:
+            cell = {"id": f"paper.c{len(cells):04d}", "experiment": "paper", "data": data,
+                    "method": method, "params": {"step-theta": "0.1"}, "runs": []}
+            cells.append(cell)
+            for seed in SEEDS:
+                scalars, per_group = grid_columns(data, method, seed)
+                write_trace(add_run("paper", cell, data, method, cell["params"], seed),
+                            method=method, seed=seed, iteration=ITERATIONS, scalars=scalars,
+                            per_group=per_group, extra={"theta_avg": np.zeros(len(ITERATIONS)),
+                                                        "alpha_final": per_group["alpha"][-1]})
+            if (data, method) == ("uneven", "dpo"):
+                failed = add_run("paper", cell, data, method, cell["params"], 3)
+                write_trace(failed, method=method, seed=3, iteration=ITERATIONS[:2],
+                            scalars={"worst_val_loss": [9.0, 9.0]}, per_group={},
+                            status="failed: non-finite loss at iteration 12")
+                add_run("paper", cell, data, method, cell["params"], 4)  # never written
+    for T in RATE_T:
+        cell = {"id": f"rate.c{len(cells):04d}", "experiment": "rate", "data": "even",
+                "method": "gr-dpo", "params": {"iterations": str(T)}, "runs": []}
+        cells.append(cell)
+        for seed, factor in RATE_FACTOR.items():
+            iteration = np.array([0, T // 2 - 1, T - 1])
+            gap = RATE_C * factor * (iteration + 1.0) ** -0.5
+            write_trace(add_run("rate", cell, "even", "gr-dpo", cell["params"], seed),
+                        method="gr-dpo", seed=seed, iteration=iteration,
+                        scalars={"worst_val_loss": [0.7, 0.6, 0.5], "gap": gap},
+                        per_group={"alpha": np.full((3, 2), 0.5)})
+    tasks.append({"id": "report", "layer": "report", "kind": "report", "deps": [],
+                  "output": "report/report.md"})
+    plan = {"format": "grpo-study-plan", "version": 1, "name": "known", "tasks": tasks,
+            "cells": cells, "experiments": [{"name": "paper", "kind": "grid", "x": ""},
+                                            {"name": "rate", "kind": "rate",
+                                             "x": "iterations"}]}
+    (root / "plan.json").write_text(json.dumps(plan, indent=1))
+
+    # Per-cell aggregates: one agreeing with the traces, one not, one garbled.
+    (root / "cells").mkdir()
+    values = [BASE_LOSS["even", "dpo"] + 0.1 * s for s in SEEDS]
+    agree = {"cell": "paper.c0000", "final": {"worst_val_loss": {
+        "values": values, "mean": float(np.mean(values)), "sem": SEM3}}}
+    (root / "cells" / "paper.c0000.json").write_text(json.dumps(agree))
+    disagree = {"cell": "paper.c0001", "final": {"worst_val_loss": {
+        "values": [1.0, 1.0, 1.0], "mean": 1.0, "sem": 0.0}}}
+    (root / "cells" / "paper.c0001.json").write_text(json.dumps(disagree))
+    (root / "cells" / "paper.c0002.json").write_text("{not json")
+    return root
+
+
+def run_report(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture(scope="module")
+def report(study):
+    """The report directory of the known study, written by the command line."""
+    result = run_report(study)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.strip() == str(study / "report" / "report.md")
+    return study / "report"
+
+
+@pytest.fixture(scope="module")
+def summary(report):
+    return json.loads((report / "summary.json").read_text())
+
+
+# --- the loader --------------------------------------------------------------------------
+
+
+def test_load_trace_has_one_row_per_record_and_a_column_per_group(study):
+    frame = grpo_traces.load_trace(next((study / "runs").glob("*.h5")))
+    assert list(frame.columns[:4]) == ["trace", "method", "seed", "iteration"]
+    assert frame["iteration"].tolist() == ITERATIONS.tolist()
+    assert {"worst_val_loss", "gap", "alpha[0]", "alpha[1]", "val_loss[1]"} <= set(frame)
+    # End-of-run arrays are not records, even with R entries; theta only on request.
+    assert not {"theta_avg", "alpha_final", "theta[0]"} & set(frame)
+    with_theta = grpo_traces.load_trace(next((study / "runs").glob("*.h5")), theta=True)
+    assert {"theta[0]", "theta[2]"} <= set(with_theta)
+
+
+def test_read_trace_gives_group_names_and_status(study):
+    trace = grpo_traces.read_trace(next((study / "runs").glob("*.h5")))
+    assert trace.group_names == ["young", "old"]
+    assert trace.completed and trace.attrs["method"] in METHODS
+
+
+def test_read_trace_names_the_file_of_a_garbled_trace(tmp_path):
+    path = tmp_path / "garbled.h5"
+    path.write_bytes(b"not hdf5 at all")
+    with pytest.raises(grpo_traces.TraceError, match="garbled.h5: cannot read"):
+        grpo_traces.read_trace(path)
+
+
+def test_load_study_is_tidy_with_identity_columns(study):
+    frame = grpo_traces.load_study(study)
+    completed = len(DATA) * len(METHODS) * len(SEEDS) + len(RATE_T) * len(RATE_FACTOR)
+    assert frame["trace"].nunique() == completed
+    identity = ["experiment", "data", "method", "step-theta", "iterations", "seed", "task",
+                "cell", "trace", "iteration"]
+    assert list(frame.columns[: len(identity)]) == identity
+    paper = frame[frame["experiment"] == "paper"]
+    assert len(paper) == len(DATA) * len(METHODS) * len(SEEDS) * len(ITERATIONS)
+    assert set(paper["step-theta"]) == {"0.1"}
+    assert not (frame["seed"] >= 3).any()  # the failed and the absent run
+
+
+def test_finals_keeps_the_last_record_of_each_run(study):
+    frame = grpo_traces.load_study(study)
+    last = grpo_traces.finals(frame.sample(frac=1.0, random_state=1))  # order must not matter
+    assert len(last) == frame["trace"].nunique()
+    paper = last[last["experiment"] == "paper"].set_index(["data", "method", "seed"])
+    for (data, method), base in BASE_LOSS.items():
+        for seed in SEEDS:
+            row = paper.loc[(data, method, seed)]
+            assert row["iteration"] == ITERATIONS[-1]
+            assert row["worst_val_loss"] == pytest.approx(base + 0.1 * seed, abs=1e-15)
+
+
+def test_read_study_lists_failed_and_absent_runs(study):
+    missing = {m.reason for m in grpo_traces.read_study(study).missing}
+    assert missing == {"status: failed: non-finite loss at iteration 12", "no such file"}
+
+
+# --- statistics --------------------------------------------------------------------------
+
+
+def test_fit_power_law_recovers_exponent_and_standard_error():
+    x = np.array([1.0, 10.0, 100.0, 1000.0])
+    exact = study_report.fit_power_law(x, 5.0 * x**-0.5)
+    assert exact.slope == pytest.approx(-0.5, abs=1e-12)
+    assert exact.stderr == pytest.approx(0.0, abs=1e-12)
+    # log10 y = 1, 0, 0, -2 over log10 x = 0..3: slope -0.9, residuals -0.1 -0.2 0.7 -0.4
+    noisy = study_report.fit_power_law(x, 10.0 ** np.array([1.0, 0.0, 0.0, -2.0]))
+    assert noisy.slope == pytest.approx(-0.9, abs=1e-12)
+    assert noisy.stderr == pytest.approx(math.sqrt(0.70 / 2 / 5), abs=1e-12)
+    assert math.isnan(study_report.fit_power_law(x[:2], x[:2]).stderr)
+    assert study_report.fit_power_law(x[:1], x[:1]) is None
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def test_grid_csv_has_exact_means_sems_and_counts(report):
+    table = pd.read_csv(report / "paper-finals.csv").set_index(["data", "method"])
+    for (data, method), base in BASE_LOSS.items():
+        row = table.loc[(data, method)]
+        assert row["worst_val_loss_mean"] == pytest.approx(base + 0.1, abs=1e-12)
+        assert row["worst_val_loss_sem"] == pytest.approx(SEM3, abs=1e-12)
+        assert row["worst_val_loss_n"] == 3
+        assert row["max_reward_error_mean"] == pytest.approx(BASE_REWARD[data, method] + 0.01,
+                                                             abs=1e-12)
+        assert row["max_reward_error_sem"] == pytest.approx(SEM3 / 10, abs=1e-12)
+        assert row["gap_mean"] == pytest.approx(2.0 / math.sqrt(1000), abs=1e-12)
+
+
+def test_grid_tables_in_markdown(report):
+    text = (report / "report.md").read_text()
+    assert "| method | even | uneven |" in text
+    # mean to 4 significant digits, SEM to 2 (0.1 / sqrt(3) = 0.0577...), n
+    assert "| dpo | 0.8 ± 0.058 (3) | 1 ± 0.058 (3) |" in text
+    assert "| gr-dpo | 0.6 ± 0.058 (3) | 0.7 ± 0.058 (3) |" in text
+    assert "| dpo | 0.09 ± 0.0058 (3) | 0.11 ± 0.0058 (3) |" in text  # max reward error
+
+
+def test_grid_gap_slopes(summary):
+    slopes = summary["experiments"]["paper"]["gap_slopes"]
+    assert len(slopes) == 2 * len(DATA) * len(METHODS)
+    for entry in slopes:
+        expected = -0.5 if entry["curve"] == "gap" else -0.25
+        assert entry["slope"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_rate_slope_is_minus_one_half(report, summary):
+    rate = summary["experiments"]["rate"]
+    assert rate["x"] == "iterations" and rate["metric"] == "gap"
+    (fit,) = rate["fits"]
+    assert fit["slope"] == pytest.approx(-0.5, abs=1e-9)
+    assert fit["stderr"] == pytest.approx(0.0, abs=1e-9)
+    assert fit["cells"] == len(RATE_T)
+    cells = pd.read_csv(report / "rate-rate.csv").set_index("iterations")
+    for T in RATE_T:
+        mean = RATE_C * np.mean(list(RATE_FACTOR.values())) * T**-0.5
+        assert cells.loc[T, "gap_mean"] == pytest.approx(mean, rel=1e-12)
+        assert cells.loc[T, "gap_n"] == len(RATE_FACTOR)
+    assert "| even | gr-dpo | -0.5000 ± " in (report / "report.md").read_text()
+
+
+def test_summary_has_headline_numbers(summary):
+    finals = {(row["data"], row["method"]): row
+              for row in summary["experiments"]["paper"]["finals"]}
+    assert finals["uneven", "gr-dpo"]["worst_val_loss_mean"] == pytest.approx(0.7, abs=1e-12)
+    assert finals["uneven", "gr-dpo"]["worst_val_loss_sem"] == pytest.approx(SEM3, abs=1e-12)
+    assert summary["runs"]["planned"] == summary["runs"]["completed"] + 2
+
+
+@pytest.mark.parametrize("name", ["paper-worst-val-loss.png", "paper-reward-error.png",
+                                  "paper-alpha.png", "paper-group-val-loss.png",
+                                  "paper-gap.png", "rate-rate.png"])
+def test_figures_are_written(report, name):
+    data = (report / name).read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 1000
+    assert f"]({name})" in (report / "report.md").read_text()
+
+
+def test_failed_and_absent_traces_are_reported_missing(report, summary):
+    text = (report / "report.md").read_text()
+    assert "## Missing runs" in text
+    assert "failed: non-finite loss at iteration 12" in text
+    assert "no such file" in text
+    assert {m["reason"] for m in summary["runs"]["missing"]} == {
+        "status: failed: non-finite loss at iteration 12", "no such file"}
+
+
+def test_cell_files_are_checked_against_the_traces(report):
+    text = (report / "report.md").read_text()
+    checks = text[text.index("## Checks"):]
+    assert "paper.c0001.json: worst_val_loss: mean 1" in checks
+    assert "paper.c0002.json" in checks  # garbled
+    assert "paper.c0000" not in checks  # agrees
+
+
+def test_out_option_and_traces_without_optional_columns(tmp_path):
+    """Only `iteration` and `worst_val_loss` in the traces, no cells/: still a report."""
+    root = tmp_path / "bare"
+    tasks = []
+    for seed in (0, 1):
+        tasks.append({"id": f"t{seed}", "layer": "train", "experiment": "e", "data": "d",
+                      "method": "dpo", "params": {}, "seed": seed, "cell": "c",
+                      "output": f"runs/t{seed}.h5"})
+        write_trace(root / "runs" / f"t{seed}.h5", method="dpo", seed=seed,
+                    iteration=[0, 1], scalars={"worst_val_loss": [1.0, 0.5 + seed]},
+                    per_group={})
+    (root / "plan.json").write_text(json.dumps(
+        {"format": "grpo-study-plan", "version": 1, "tasks": tasks}))
+    result = run_report(root, "--out", tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "elsewhere" / "report.md").read_text()
+    assert "| dpo | 1 ± 0.5 (2) |" in text
+    assert (tmp_path / "elsewhere" / "e-worst-val-loss.png").stat().st_size > 0
+    assert not (tmp_path / "elsewhere" / "e-gap.png").exists()
+
+
+# --- bad input: one line on stderr, the exit code of its class ---------------------------
+
+
+BAD_PLANS = {
+    "absent": None,
+    "not JSON": "{\"format\": ",
+    "wrong format": json.dumps({"format": "something-else", "version": 1, "tasks": []}),
+    "unknown version": json.dumps({"format": "grpo-study-plan", "version": 7, "tasks": []}),
+    "bad seed": json.dumps({"format": "grpo-study-plan", "version": 1, "tasks": [
+        {"id": "t", "layer": "train", "experiment": "e", "data": "d", "method": "dpo",
+         "seed": "zero", "output": "runs/t.h5"}]}),
+    "no output": json.dumps({"format": "grpo-study-plan", "version": 1, "tasks": [
+        {"id": "t", "layer": "train", "experiment": "e", "data": "d", "method": "dpo",
+         "seed": 0}]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLANS))
+def test_bad_plan_exits_2_with_one_line(tmp_path, case):
+    if BAD_PLANS[case] is not None:
+        (tmp_path / "plan.json").write_text(BAD_PLANS[case])
+    result = run_report(tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert str(tmp_path / "plan.json") in lines[0]
+    assert result.stdout == ""
+
+
+def test_study_without_completed_trace_exits_3_with_one_line(tmp_path):
+    task = {"id": "t", "layer": "train", "experiment": "e", "data": "d", "method": "dpo",
+            "params": {}, "seed": 0, "output": "runs/t.h5"}
+    (tmp_path / "plan.json").write_text(json.dumps(
+        {"format": "grpo-study-plan", "version": 1, "tasks": [task]}))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "t.h5").write_bytes(b"garbage")
+    result = run_report(tmp_path)
+    assert result.returncode == 3
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "runs/t.h5" in lines[0]
+    assert not (tmp_path / "report").exists()

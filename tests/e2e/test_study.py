@@ -1,0 +1,309 @@
+"""grpo study on the local executor: a tiny study end to end, a failing task and `resume`,
+study-file errors that name their key, and hostile names and values that run nothing."""
+import json
+import os
+import pathlib
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+GRPO = os.environ.get("GRPO_BIN")
+pytestmark = pytest.mark.skipif(not GRPO, reason="GRPO_BIN is not set (run through ctest)")
+
+TINY = """
+[study]
+name = "tiny"
+output = "{out}"
+seeds = 2
+
+[data.small]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 100, test-size = 100 }}
+
+[[experiment]]
+name = "grid"
+methods = ["dpo", "gr-dpo"]
+[experiment.options]
+iterations = 120
+trace-every = 40
+gap = true
+[experiment.grid]
+step-theta = [0.1, 0.5]
+
+[[experiment]]
+name = "rate"
+kind = "rate"
+x = "iterations"
+methods = ["gr-ipo"]
+seeds = [3, 4]
+[experiment.options]
+sampling = "paper_single"
+projection-radius = 2
+gap = true
+beta = 0.5
+[[experiment.cases]]
+iterations = 100
+step-theta = 0.1
+[[experiment.cases]]
+iterations = 400
+step-theta = 0.05
+"""
+
+
+def study(*args, cwd=None, check=None):
+    proc = subprocess.run([GRPO, "study", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"grpo study {args}: exit {proc.returncode}\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def numeric_datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        for name, obj in f.items():
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fi" and name != "wall_seconds":
+                out[name] = obj[()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    out = root / "out"
+    spec = write(root / "tiny.toml", TINY.format(out=out))
+    proc = study("run", spec, check=0)
+    return spec, out, proc
+
+
+def test_tiny_study_runs_every_layer(tiny):
+    spec, out, proc = tiny
+    assert f"report: {out}/report/report.md" in proc.stdout
+    plan = json.loads((out / "plan.json").read_text())
+    layers = [t["layer"] for t in plan["tasks"]]
+    assert layers.count("data") == 1 and layers.count("train") == 12
+    assert layers.count("aggregate") == 6 and layers.count("report") == 1
+    for task in plan["tasks"]:
+        assert (out / "tasks" / f"{task['id']}.done").exists(), task["id"]
+        assert (out / "logs" / f"{task['id']}.log").exists(), task["id"]
+    for path in ["report/report.md", "report/summary.json", "report/grid-gap.png",
+                 "report/rate-rate.png", "study.toml"]:
+        assert (out / path).stat().st_size > 0, path
+    status = study("status", out, check=0)
+    assert "complete" in status.stdout
+    # Resuming a finished study runs nothing.
+    again = study("resume", spec, check=0)
+    assert "20 tasks, 20 already done" in again.stdout
+
+
+def test_cells_aggregate_the_last_records(tiny):
+    _, out, _ = tiny
+    plan = json.loads((out / "plan.json").read_text())
+    for cell in plan["cells"]:
+        doc = json.loads((out / "cells" / f"{cell['id']}.json").read_text())
+        values = []
+        for run in cell["runs"]:
+            with h5py.File(out / "runs" / f"{run}.h5", "r") as f:
+                assert f.attrs["status"] == "completed"
+                values.append(f["worst_val_loss"][-1])
+        stats = doc["final"]["worst_val_loss"]
+        np.testing.assert_allclose(stats["values"], values, rtol=0, atol=0)
+        np.testing.assert_allclose(stats["mean"], np.mean(values), rtol=1e-14)
+        np.testing.assert_allclose(stats["sem"], np.std(values, ddof=1) / np.sqrt(len(values)),
+                                   rtol=1e-12)
+        assert doc["missing"] == []
+
+
+def test_a_study_run_equals_the_direct_command(tiny, tmp_path):
+    _, out, _ = tiny
+    plan = json.loads((out / "plan.json").read_text())
+    task = next(t for t in plan["tasks"] if t["id"] == "train.grid.00005")
+    trace = tmp_path / "direct.h5"
+    cmd = [GRPO, "train", f"--dataset={out / task['dataset']}", f"--out={trace}", "-q"]
+    cmd += [f"--{k}={v}" for k, v in task["options"]]
+    subprocess.run(cmd, check=True, capture_output=True)
+    got = numeric_datasets(out / task["output"])
+    want = numeric_datasets(trace)
+    assert got.keys() == want.keys()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_rate_report_fits_the_gap(tiny):
+    _, out, _ = tiny
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    text = json.dumps(summary)
+    assert "slope" in text
+    report = (out / "report" / "report.md").read_text()
+    assert "## Experiment `rate`" in report and "slope" in report
+
+
+def test_a_failed_task_is_reported_and_resume_reruns_only_it(tmp_path):
+    # One grid point warm-starts from a trace that does not exist yet: only its runs fail.
+    seed_trace = tmp_path / "init.h5"
+    missing = tmp_path / "later.h5"
+    spec = write(tmp_path / "s.toml", f"""
+[study]
+name = "faulty"
+output = "{tmp_path / 'out'}"
+seeds = 1
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 40, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["gr-dpo"]
+[experiment.options]
+iterations = 30
+[experiment.grid]
+theta-init = ["{seed_trace}", "{missing}"]
+""")
+    subprocess.run([GRPO, "generate", "--preset", "even-imbalanced", "--train-size", "40",
+                    "--out", tmp_path / "d.h5"], check=True, capture_output=True)
+    subprocess.run([GRPO, "train", "--dataset", tmp_path / "d.h5", "--iterations", "5",
+                    "--out", seed_trace, "-q"], check=True, capture_output=True)
+    first = study("run", spec, check=1)
+    assert "failed: train.e.00001" in first.stdout
+    out = tmp_path / "out"
+    status = study("status", out, check=1)
+    assert "train.e.00001" in status.stdout
+    assert f"log: {out}/logs/train.e.00001.log" in status.stdout
+    assert f"error: cannot open '{missing}': no such file" in \
+        (out / "logs" / "train.e.00001.log").read_text()
+    assert (out / "tasks" / "train.e.00000.done").exists()
+    assert (out / "tasks" / "aggregate.e.c0000.done").exists()
+    assert not (out / "tasks" / "aggregate.e.c0001.done").exists()
+    done_before = (out / "tasks" / "train.e.00000.done").read_text()
+    trace_before = (out / "runs" / "train.e.00000.h5").stat().st_mtime_ns
+
+    missing.write_bytes(seed_trace.read_bytes())
+    second = study("resume", out, check=0)
+    assert "already done" in second.stdout
+    assert (out / "tasks" / "train.e.00001.done").exists()
+    assert not (out / "tasks" / "train.e.00001.failed").exists()
+    assert (out / "tasks" / "train.e.00000.done").read_text() == done_before
+    assert (out / "runs" / "train.e.00000.h5").stat().st_mtime_ns == trace_before
+    assert study("status", out, check=0).returncode == 0
+
+
+BASE = """
+[study]
+name = "{name}"
+output = "{out}"
+[data.d]
+generate = {{ preset = "even-imbalanced" }}
+[[experiment]]
+name = "e"
+methods = ["dpo"]
+"""
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda s: s.replace('[data.d]', 'colour = "red"\n[data.d]'), "study.colour"),
+    (lambda s: s + "[experiment.options]\nbetta = 2\n", "experiment.e.options.betta"),
+    (lambda s: s + "[experiment.options]\nbeta = \"abc\"\n", "experiment.e.options.beta"),
+    (lambda s: s + "[experiment.grid]\nchi = [0.5, 2]\n", "experiment.e.grid.chi"),
+    (lambda s: s + "[experiment.grid]\nstep-theta = 0.1\n", "experiment.e.grid.step-theta"),
+    (lambda s: s.replace('["dpo"]', '["dpo", "sgd"]'), "experiment.e.methods"),
+    (lambda s: s.replace('preset = "even-imbalanced"', 'preset = "odd"'),
+     "data.d.generate.preset"),
+    (lambda s: s + 'seeds = -1\n', "experiment.e.seeds"),
+    (lambda s: s + 'data = ["nope"]\n', "experiment.e.data"),
+    (lambda s: s + "[experiment.options]\nout = \"x.h5\"\n", "experiment.e.options.out"),
+    (lambda s: s + '[slurm]\ntime = "1:00; rm -rf /"\n', "slurm.time"),
+    (lambda s: s + '[slurm]\nsbatch = ["--qos=a\\n#SBATCH --x"]\n', "slurm.sbatch"),
+    (lambda s: s.replace('name = "e"', 'name = "e e"'), "experiment[0].name"),
+    (lambda s: s.replace('[data.d]', '[data."d d"]'), "data.d d"),
+    (lambda s: s.replace('[study]', '[study]\nexecutor = "cloud"'), "study.executor"),
+], ids=["unknown-key", "unknown-option", "bad-value", "bad-grid-value", "grid-not-list", "unknown-method",
+        "bad-generate", "bad-seeds", "unknown-data", "reserved", "slurm-time", "sbatch-newline",
+        "experiment-name", "data-name", "executor"])
+def test_study_file_errors_name_the_key(tmp_path, edit, key):
+    out = tmp_path / "out"
+    spec = write(tmp_path / "bad.toml", edit(BASE.format(name="s", out=out)))
+    proc = study("plan", spec)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: study file"), proc.stderr
+    assert f"'{key}" in lines[0], lines[0]
+    assert str(spec) in lines[0]
+    assert not out.exists()
+
+
+def test_malformed_toml_names_the_line(tmp_path):
+    spec = write(tmp_path / "bad.toml", "[study\nname = 1\n")
+    proc = study("plan", spec)
+    assert proc.returncode == 2
+    assert "line 1" in proc.stderr and str(spec) in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["$(touch {pwned})", "`touch {pwned}`", "a; touch {pwned}",
+                                   "x\" && touch {pwned} #"])
+def test_hostile_values_run_nothing(tmp_path, value):
+    pwned = tmp_path / "pwned"
+    hostile = value.format(pwned=pwned)
+    for text in [
+        BASE.format(name="s", out=tmp_path / "o1").replace('"even-imbalanced"',
+                                                           json.dumps(hostile)),
+        BASE.format(name="s", out=tmp_path / "o2") + f"[experiment.options]\nmethod-x = 1\n",
+        BASE.format(name="s", out=tmp_path / "o3") +
+        f"[experiment.options]\ntheta-init = {json.dumps(hostile)}\n",
+        BASE.format(name="s", out=tmp_path / "o4").replace('name = "s"',
+                                                           f"name = {json.dumps(hostile)}"),
+    ]:
+        spec = write(tmp_path / "h.toml", text)
+        for action in ("plan", "run"):
+            study(action, spec)
+    assert not pwned.exists()
+
+
+def test_hostile_output_directory_is_used_literally(tmp_path):
+    pwned = tmp_path / "pwned"
+    out = tmp_path / f"we ird '$(touch {pwned})' \"q\" `touch {pwned}`"
+    spec = write(tmp_path / "h.toml", (BASE + "[experiment.options]\niterations = 5\n")
+                 .format(name="s", out=str(out).replace("\\", "\\\\").replace('"', '\\"')))
+    study("run", spec, check=0)
+    assert (out / "report" / "report.md").exists()
+    assert not pwned.exists()
+    # The Slurm scripts quote it too (dry run: nothing is submitted).
+    dry = study("resume", out, "--executor", "slurm", "--dry-run", check=0)
+    assert "nothing to submit" in dry.stdout
+    (out / "tasks" / "report.done").unlink()
+    dry = study("resume", out, "--executor", "slurm", "--dry-run", check=0)
+    script = (out / "slurm" / "report.sbatch").read_text()
+    assert script in dry.stdout
+    result = subprocess.run(["bash", "-n", out / "slurm" / "report.sbatch"], capture_output=True)
+    assert result.returncode == 0
+    # The quoted directory survives the shell as one literal word.
+    line = next(l for l in script.splitlines() if l.startswith("cd "))
+    echoed = subprocess.run(["bash", "-c", line.replace("cd ", "printf %s ", 1)],
+                            capture_output=True, text=True)
+    assert echoed.stdout == str(out)
+    assert not pwned.exists()
+
+
+def test_slurm_dry_run_chains_the_layers(tiny, tmp_path):
+    spec, _, _ = tiny
+    out = tmp_path / "dry"
+    proc = study("plan", spec, "--out", out, check=0)
+    assert "train: 12 task(s)" in proc.stdout
+    text = pathlib.Path(spec).read_text().replace('seeds = 2', 'seeds = 2\nexecutor = "slurm"')
+    text += '\n[slurm]\npartition = "debug"\ntime = "00:05:00"\nthrottle = 3\nmemory = "1G"\n'
+    spec2 = write(tmp_path / "slurm.toml", text)
+    proc = study("run", spec2, "--out", out, "--dry-run", check=0)
+    scripts = sorted(p.name for p in (out / "slurm").glob("*.sbatch"))
+    assert scripts == ["aggregate.sbatch", "data.sbatch", "report.sbatch", "train.sbatch"]
+    train = (out / "slurm" / "train.sbatch").read_text()
+    assert "#SBATCH --array=0-11%3" in train
+    assert "#SBATCH --partition=debug" in train and "#SBATCH --time=00:05:00" in train
+    assert "#SBATCH --mem=1G" in train
+    assert (out / "slurm" / "train.tasks").read_text().splitlines()[0] == "train.grid.00000"
+    assert "'--dependency=afterok:<data>' slurm/train.sbatch" in proc.stdout
+    assert "'--dependency=afterok:<data>:<train>' slurm/aggregate.sbatch" in proc.stdout
+    assert not (out / "slurm" / "submissions.json").exists()

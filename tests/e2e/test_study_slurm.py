@@ -1,0 +1,168 @@
+"""grpo study on a real Slurm cluster (munge, slurmctld and slurmd on this host, started by
+tests/slurm/cluster.sh): job arrays chained by afterok, mpirun inside a job, results equal to
+the local executor's, and a failed task that `resume` resubmits alone."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+GRPO = os.environ.get("GRPO_BIN")
+SOURCE = pathlib.Path(os.environ.get("GRPO_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
+pytestmark = [
+    pytest.mark.skipif(not GRPO, reason="GRPO_BIN is not set (run through ctest)"),
+    pytest.mark.skipif(shutil.which("sbatch") is None, reason="Slurm is not installed"),
+]
+
+STUDY = """
+[study]
+name = "slurmy"
+output = "{out}"
+executor = "{executor}"
+seeds = 2
+
+[slurm]
+partition = "debug"
+time = "00:10:00"
+throttle = 2
+
+[data.small]
+generate = {{ preset = "uneven-balanced", train-size = 60, val-size = 100, test-size = 100 }}
+
+[[experiment]]
+name = "grid"
+methods = ["ipo", "gr-dpo"]
+[experiment.options]
+iterations = 100
+trace-every = 25
+gap = true
+[experiment.grid]
+theta-init = {theta_init}
+
+[[experiment]]
+name = "mpi"
+methods = ["gr-ipo"]
+ranks = 2
+seeds = [7]
+[experiment.options]
+iterations = 50
+"""
+
+
+def grpo_study(*args, check=None):
+    proc = subprocess.run([GRPO, "study", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"grpo study {args}: exit {proc.returncode}\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    subprocess.run(["bash", SOURCE / "tests/slurm/cluster.sh", "start"], check=True,
+                   timeout=180)
+
+
+def wait_until_settled(out, timeout=600):
+    """Polls `grpo study status` until nothing of the study is queued or running."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        proc = grpo_study("status", out)
+        assert proc.returncode in (0, 1), proc.stderr
+        if proc.returncode == 0:
+            return proc
+        queue = subprocess.run(["squeue", "-h", "--me", "-o", "%j"], capture_output=True,
+                               text=True).stdout
+        if "grpo-slurmy" not in queue:
+            return grpo_study("status", out)
+        time.sleep(2)
+    raise AssertionError(f"study did not settle in {timeout} s:\n"
+                         + grpo_study("status", out).stdout)
+
+
+def numeric(path):
+    with h5py.File(path, "r") as f:
+        return {name: obj[()] for name, obj in f.items()
+                if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fi"
+                and name != "wall_seconds"}
+
+
+def write_study(tmp, name, executor, theta_init):
+    path = tmp / f"{name}.toml"
+    path.write_text(STUDY.format(out=tmp / name, executor=executor,
+                                 theta_init=json.dumps([str(p) for p in theta_init])))
+    return path
+
+
+def test_slurm_study_equals_the_local_run(cluster, tmp_path):
+    init = tmp_path / "init.h5"
+    subprocess.run([GRPO, "generate", "--preset", "uneven-balanced", "--out",
+                    tmp_path / "d.h5"], check=True, capture_output=True)
+    subprocess.run([GRPO, "train", "--dataset", tmp_path / "d.h5", "--iterations", "3",
+                    "--out", init, "-q"], check=True, capture_output=True)
+    slurm = write_study(tmp_path, "on-slurm", "slurm", [init])
+    local = write_study(tmp_path, "on-local", "local", [init])
+
+    submitted = grpo_study("run", slurm, check=0)
+    # data, train (1 rank), train (2 ranks), aggregate, report
+    assert submitted.stdout.count("submitted ") == 5, submitted.stdout
+    final = wait_until_settled(tmp_path / "on-slurm")
+    assert final.returncode == 0, final.stdout
+    assert "complete" in final.stdout
+    grpo_study("run", local, check=0)
+
+    plan = json.loads((tmp_path / "on-slurm" / "plan.json").read_text())
+    trains = [t for t in plan["tasks"] if t["layer"] == "train"]
+    assert len(trains) == 5 and any(t["ranks"] == 2 for t in trains)
+    for task in trains:
+        got = numeric(tmp_path / "on-slurm" / task["output"])
+        want = numeric(tmp_path / "on-local" / task["output"])
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{task['id']}: {name}")
+        with h5py.File(tmp_path / "on-slurm" / task["output"], "r") as f:
+            assert f.attrs["num_ranks"] == task["ranks"]
+    scripts = tmp_path / "on-slurm" / "slurm"
+    assert "#SBATCH --ntasks=2" in (scripts / "train-n2.sbatch").read_text()
+    assert "#SBATCH --array=0-3%2" in (scripts / "train-n1.sbatch").read_text()
+    assert (tmp_path / "on-slurm" / "report" / "report.md").exists()
+
+
+def test_failed_slurm_task_is_resubmitted_alone(cluster, tmp_path):
+    init = tmp_path / "init.h5"
+    later = tmp_path / "later.h5"
+    subprocess.run([GRPO, "generate", "--preset", "uneven-balanced", "--out",
+                    tmp_path / "d.h5"], check=True, capture_output=True)
+    subprocess.run([GRPO, "train", "--dataset", tmp_path / "d.h5", "--iterations", "3",
+                    "--out", init, "-q"], check=True, capture_output=True)
+    spec = write_study(tmp_path, "faulty", "slurm", [init, later])
+    out = tmp_path / "faulty"
+    grpo_study("run", spec, check=0)
+    status = wait_until_settled(out)
+    assert status.returncode == 1
+    # The two runs warm-started from the missing trace failed; their cells never aggregate.
+    failed = [line.split(":")[0].strip() for line in status.stdout.splitlines()
+              if line.startswith("  train.")]
+    assert failed == ["train.grid.00002", "train.grid.00003", "train.grid.00006",
+                      "train.grid.00007"], status.stdout
+    assert f"log: {out}/logs/train.grid.00002.log" in status.stdout
+    assert f"error: cannot open '{later}': no such file" in \
+        (out / "logs" / "train.grid.00002.log").read_text()
+    kept = {p.name: p.read_text() for p in (out / "tasks").glob("train.*.done")}
+    assert len(kept) == 5
+
+    later.write_bytes(init.read_bytes())
+    resumed = grpo_study("resume", out, check=0)
+    assert "submitted train-n1: job" in resumed.stdout and "(4 tasks" in resumed.stdout
+    assert "train-n2" not in resumed.stdout  # the 2-rank run was done: not resubmitted
+    final = wait_until_settled(out)
+    assert final.returncode == 0, final.stdout
+    for name, text in kept.items():
+        assert (out / "tasks" / name).read_text() == text, name
