@@ -123,9 +123,14 @@ Plan build_plan(const StudySpec& spec) {
 
   std::map<std::string, std::string> dataset_of; // data name -> path
   std::map<std::string, std::string> data_task;  // data name -> task id (generated only)
+  std::map<std::string, const DataSpec*> per_seed;
   for (const auto& d : spec.data) {
     if (!d.generated()) {
       dataset_of[d.name] = d.file;
+      continue;
+    }
+    if (d.per_seed) {
+      per_seed[d.name] = &d;
       continue;
     }
     Task t;
@@ -137,6 +142,31 @@ Plan build_plan(const StudySpec& spec) {
     dataset_of[d.name] = t.output;
     data_task[d.name] = t.id;
     plan.tasks.push_back(std::move(t));
+  }
+  // Per-seed data: one generate task for every (data set, seed) some experiment uses.
+  for (const auto& e : spec.experiments) {
+    for (const auto& name : e.data) {
+      const auto it = per_seed.find(name);
+      if (it == per_seed.end()) {
+        continue;
+      }
+      for (const auto seed : e.seeds) {
+        const std::string key = name + "#" + std::to_string(seed);
+        if (data_task.count(key) > 0) {
+          continue;
+        }
+        Task t;
+        t.id = "data." + name + ".s" + std::to_string(seed);
+        t.kind = TaskKind::Generate;
+        t.output = "data/" + name + "/seed-" + std::to_string(seed) + ".h5";
+        t.options = it->second->generate;
+        t.options.emplace_back("seed", std::to_string(seed));
+        t.data = name;
+        dataset_of[key] = t.output;
+        data_task[key] = t.id;
+        plan.tasks.push_back(std::move(t));
+      }
+    }
   }
   std::vector<std::string> aggregates;
   std::vector<Task> train_tasks;
@@ -182,11 +212,13 @@ Plan build_plan(const StudySpec& spec) {
             t.id = "train." + e.name + "." + zero_padded(run_index++, 5);
             t.kind = TaskKind::Train;
             t.output = "runs/" + t.id + ".h5";
-            t.dataset = dataset_of.at(data);
+            const std::string data_key =
+                per_seed.count(data) > 0 ? data + "#" + std::to_string(seed) : data;
+            t.dataset = dataset_of.at(data_key);
             t.options = {{"method", method}, {"seed", std::to_string(seed)}};
             t.options.insert(t.options.end(), e.options.begin(), e.options.end());
             t.options.insert(t.options.end(), point.begin(), point.end());
-            if (const auto it = data_task.find(data); it != data_task.end()) {
+            if (const auto it = data_task.find(data_key); it != data_task.end()) {
               t.deps.push_back(it->second);
             }
             t.ranks = e.ranks;
@@ -335,7 +367,13 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 
 void write_plan(const Plan& plan) {
   std::error_code ec;
-  for (const char* sub : {"", "data", "runs", "cells", "tasks", "logs", "report"}) {
+  std::vector<std::string> subs{"", "data", "runs", "cells", "tasks", "logs", "report"};
+  for (const auto& t : plan.tasks) {
+    if (t.kind == TaskKind::Generate) {
+      subs.push_back(fs::path(t.output).parent_path().string());
+    }
+  }
+  for (const auto& sub : subs) {
     fs::create_directories(fs::path(plan.directory) / sub, ec);
     if (ec) {
       throw IoError("cannot create the study directory '" +

@@ -37,6 +37,12 @@ const std::set<std::string> kReservedTrain = {"dataset", "out",  "config", "help
                                               "method",  "seed", "quiet"};
 const std::set<std::string> kReservedGenerate = {"out", "config", "help"};
 
+/// Where in the file an option of a run was set.
+struct Source {
+  std::string key;
+  const toml::node* node = nullptr;
+};
+
 class Parser {
 public:
   Parser(std::string file, std::string cwd, const OptionCheck& check)
@@ -249,9 +255,24 @@ private:
     return out;
   }
 
-  /// `seeds = N` (0 .. N-1) or a list of non-negative integers.
+  /// `seeds = N` (0 .. N-1), `seeds = { first = F, count = N }` (F .. F+N-1) or a list of
+  /// non-negative integers.
   std::vector<std::uint64_t> seeds_at(const toml::node& node, const std::string& key) const {
     std::vector<std::uint64_t> out;
+    if (const auto* range = node.as_table()) {
+      expect_keys(*range, key + ".", {"first", "count"});
+      const int count = int_at(*range, "count", key + ".count", 0, 1, 100000);
+      const toml::node* first = range->get("first");
+      if (count == 0 || first == nullptr || !first->is_integer() ||
+          first->as_integer()->get() < 0) {
+        fail(key, node, "expected { first = F, count = N } with F >= 0 and N >= 1");
+      }
+      for (int i = 0; i < count; ++i) {
+        out.push_back(static_cast<std::uint64_t>(first->as_integer()->get()) +
+                      static_cast<std::uint64_t>(i));
+      }
+      return out;
+    }
     if (const auto* i = node.as_integer()) {
       if (i->get() < 1 || i->get() > 100000) {
         fail(key, node,
@@ -338,7 +359,7 @@ private:
       fail(key, node, "expected a table with 'generate' or 'file'");
     }
     const auto& t = *node.as_table();
-    expect_keys(t, key + ".", {"generate", "file"});
+    expect_keys(t, key + ".", {"generate", "file", "per-seed"});
     DataSpec d;
     d.name = name;
     const bool has_file = t.contains("file");
@@ -359,11 +380,25 @@ private:
         fail(key + ".generate", *g, "expected a table of grpo generate options");
       }
       d.generate = options_of(*g->as_table(), key + ".generate.", kReservedGenerate);
-      std::map<std::string, std::string> sources;
+      std::map<std::string, Source> sources;
       for (const auto& kv : d.generate) {
-        sources[kv.first] = key + ".generate." + kv.first;
+        sources[kv.first] = {key + ".generate." + kv.first, g->as_table()->get(kv.first)};
       }
       checked("generate", d.generate, nullptr, key + ".generate", *g, sources);
+    }
+    if (const toml::node* p = t.get("per-seed")) {
+      if (!p->is_boolean()) {
+        fail(key + ".per-seed", *p, "expected true or false");
+      }
+      d.per_seed = p->as_boolean()->get();
+      if (d.per_seed && has_file) {
+        fail(key + ".per-seed", *p, "only generated data can be drawn per seed");
+      }
+      const bool sets_seed = std::any_of(d.generate.begin(), d.generate.end(),
+                                         [](const auto& kv) { return kv.first == "seed"; });
+      if (d.per_seed && sets_seed) {
+        fail(key + ".generate.seed", *p, "per-seed data takes each training run's seed; remove it");
+      }
     }
     return d;
   }
@@ -453,16 +488,22 @@ private:
       fail(key + ".x", *t.get("x"),
            "'" + e.x + "' is not varied by this experiment's grid or cases");
     }
-    std::map<std::string, std::string> sources;
-    for (const auto& kv : e.options) {
-      sources[kv.first] = key + ".options." + kv.first;
+    std::map<std::string, Source> sources;
+    if (const toml::table* o = t.get_as<toml::table>("options")) {
+      for (const auto& kv : e.options) {
+        sources[kv.first] = {key + ".options." + kv.first, o->get(kv.first)};
+      }
     }
-    for (const auto& kv : e.grid) {
-      sources[kv.first] = key + ".grid." + kv.first;
+    if (const toml::table* g = t.get_as<toml::table>("grid")) {
+      for (const auto& kv : e.grid) {
+        sources[kv.first] = {key + ".grid." + kv.first, g->get(kv.first)};
+      }
     }
-    for (const auto& c : e.cases) {
-      for (const auto& kv : c) {
-        sources[kv.first] = key + ".cases." + kv.first;
+    if (const toml::array* cases = t.get_as<toml::array>("cases")) {
+      for (auto&& item : *cases) {
+        for (auto&& [name, node] : *item.as_table()) {
+          sources[std::string(name.str())] = {key + ".cases." + std::string(name.str()), &node};
+        }
       }
     }
     // Every combination's options, checked once per data set (presets read the data).
@@ -502,7 +543,7 @@ private:
   /// (`sources`: option -> key), else `key`.
   void checked(const std::string& command, const OptionList& options, const DataSpec* data,
                const std::string& key, const toml::node& node,
-               const std::map<std::string, std::string>& sources = {}) const {
+               const std::map<std::string, Source>& sources = {}) const {
     try {
       m_check(command, options, data);
     } catch (const ConfigError& err) {
@@ -517,7 +558,7 @@ private:
         }
         const auto it = sources.find(message.substr(dash + 2, end - dash - 2));
         if (it != sources.end()) {
-          throw ConfigError(where(it->second) + ": " + message);
+          fail(it->second.key, *it->second.node, message);
         }
       }
       fail(key, node, message);

@@ -27,8 +27,9 @@ struct SlurmResources {
 
 struct DataSpec {
   std::string name;
-  std::string file;    ///< an existing dataset (absolute), or
-  OptionList generate; ///< options of `grpo generate`
+  std::string file;      ///< an existing dataset (absolute), or
+  OptionList generate;   ///< options of `grpo generate`
+  bool per_seed = false; ///< generate: one dataset per training seed (`--seed` = that seed)
   bool generated() const { return file.empty(); }
 };
 

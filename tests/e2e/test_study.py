@@ -307,3 +307,36 @@ def test_slurm_dry_run_chains_the_layers(tiny, tmp_path):
     assert "'--dependency=afterok:<data>' slurm/train.sbatch" in proc.stdout
     assert "'--dependency=afterok:<data>:<train>' slurm/aggregate.sbatch" in proc.stdout
     assert not (out / "slurm" / "submissions.json").exists()
+
+
+def test_per_seed_data_gives_each_seed_its_own_dataset(tmp_path):
+    out = tmp_path / "out"
+    spec = write(tmp_path / "ps.toml", f"""
+[study]
+name = "ps"
+output = "{out}"
+seeds = {{ first = 2021, count = 2 }}
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 40, val-size = 40, test-size = 40 }}
+per-seed = true
+[[experiment]]
+name = "e"
+methods = ["dpo", "gr-dpo"]
+[experiment.options]
+iterations = 20
+""")
+    study("run", spec, check=0)
+    plan = json.loads((out / "plan.json").read_text())
+    data = {t["id"]: t for t in plan["tasks"] if t["layer"] == "data"}
+    assert sorted(data) == ["data.d.s2021", "data.d.s2022"]
+    assert ["seed", "2022"] in data["data.d.s2022"]["options"]
+    for task in plan["tasks"]:
+        if task["layer"] == "train":
+            assert task["dataset"] == f"data/d/seed-{task['seed']}.h5"
+            assert task["deps"] == [f"data.d.s{task['seed']}"]
+    with h5py.File(out / "data/d/seed-2022.h5", "r") as f:
+        assert f.attrs["seed"] == 2022
+    bad = write(tmp_path / "bad.toml", spec.read_text().replace(
+        'test-size = 40 }', 'test-size = 40, seed = 3 }'))
+    proc = study("plan", bad)
+    assert proc.returncode == 2 and "'data.d.generate.seed'" in proc.stderr
