@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/git_revision.hpp"
 #include "core/kokkos_compat.hpp"
+#include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
 #include "io/hdf5.hpp"
 #include "io/trace_writer.hpp"
@@ -60,6 +61,11 @@ po::options_description train_options() {
     ("param-limit", text(), "theta_0 ~ U[0, param-limit] [1]")
     ("theta-init", text(), "initial theta: comma-separated values, or a trace .h5 (its theta_final)")
     ("trace-every", text(), "record metrics every N steps (and after the last) [100]")
+    ("checkpoint-every", text(), "write a checkpoint every N steps; 0 = never [0]")
+    ("checkpoint", text(), "checkpoint file [<out>.ckpt]")
+    ("resume", text()->implicit_value("true"),
+     "continue from the checkpoint (same options): the trace and results equal an uninterrupted "
+     "run; without a checkpoint, start from the beginning [false]")
     ("gap", text()->implicit_value("true"),
      "certified duality gap at every record: a Newton solve in d dimensions [false]")
     ("check-sync", text()->implicit_value("true"),
@@ -77,6 +83,9 @@ struct TrainSetup {
   solver::SolverConfig config;
   index_t trace_every = 100;
   bool gap = false;
+  index_t checkpoint_every = 0;
+  std::string checkpoint;
+  bool resume = false;
   std::string theta_init;
   bool check_sync = false;
   bool quiet = false;
@@ -212,6 +221,23 @@ TrainSetup resolve(const ParsedOptions& p,
     s.trace_every = get_int(p, "trace-every");
   if (given(p, "gap"))
     s.gap = get_bool(p, "gap");
+  if (given(p, "checkpoint-every"))
+    s.checkpoint_every = get_int(p, "checkpoint-every");
+  if (given(p, "checkpoint"))
+    s.checkpoint = get_string(p, "checkpoint");
+  if (given(p, "resume"))
+    s.resume = get_bool(p, "resume");
+  if (s.checkpoint_every < 0) {
+    throw ConfigError("option --checkpoint-every: invalid value " +
+                      std::to_string(s.checkpoint_every) + " (expected an integer >= 0)");
+  }
+  if (s.checkpoint.empty()) {
+    s.checkpoint = s.out + ".ckpt";
+  }
+  if (s.checkpoint == s.out || s.checkpoint == s.dataset) {
+    throw ConfigError("option --checkpoint: '" + s.checkpoint +
+                      "' is the dataset or the trace; choose another file");
+  }
   if (given(p, "check-sync"))
     s.check_sync = get_bool(p, "check-sync");
   if (given(p, "quiet"))
@@ -278,9 +304,12 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim) {
 /// Progress on stderr (rank 0): step, worst-group loss, steps/s; at most once a second.
 class Progress {
 public:
-  Progress(bool enabled, index_t total)
+  Progress(bool enabled, index_t total, index_t first = 0, double wall0 = 0.0)
       : m_enabled(enabled)
-      , m_total(total) {
+      , m_total(total)
+      , m_first(first)
+      , m_last(wall0)
+      , m_wall0(wall0) {
     m_tty = isatty(fileno(stderr)) != 0;
   }
   void update(const solver::TraceRecord& r) {
@@ -293,7 +322,9 @@ public:
     }
     m_last = r.wall_seconds;
     m_printed = true;
-    const double rate = r.wall_seconds > 0 ? (r.iteration + 1) / r.wall_seconds : 0.0;
+    const double elapsed = r.wall_seconds - m_wall0;
+    const double rate =
+        elapsed > 0 ? static_cast<double>(r.iteration + 1 - m_first) / elapsed : 0.0;
     const bool has_val = !r.val_loss.empty();
     std::string extra;
     if (!r.reward_error.empty()) {
@@ -315,7 +346,9 @@ private:
   index_t m_total;
   bool m_tty = false;
   bool m_printed = false;
+  index_t m_first = 0; ///< steps already done when this process started (resumed runs)
   double m_last = 0.0;
+  double m_wall0 = 0.0;
 };
 
 std::uint64_t theta_hash(const std::vector<double>& theta) {
@@ -329,6 +362,89 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 }
 
 } // namespace
+
+/// With --resume: the checkpoint to continue from (validated on rank 0, the verdict shared), or
+/// none when there is no checkpoint yet (the run starts from the beginning).
+std::optional<io::Checkpoint> resume_checkpoint(const TrainSetup& setup,
+                                                const std::string& config_text,
+                                                const std::string& checksum,
+                                                const solver::Communicator& comm,
+                                                const core::Environment& env) {
+  if (!setup.resume) {
+    return std::nullopt;
+  }
+  std::int64_t exists = std::filesystem::exists(setup.checkpoint) ? 1 : 0;
+  comm.broadcast(exists);
+  if (exists == 0) {
+    root_print(env, "# --resume: no checkpoint '" + setup.checkpoint +
+                        "' yet; starting from the beginning\n");
+    return std::nullopt;
+  }
+  std::string error;
+  std::int64_t code = 0;
+  io::Checkpoint c;
+  if (comm.is_root()) {
+    try {
+      c = io::read_checkpoint(setup.checkpoint);
+      if (c.config != config_text) {
+        std::istringstream a(c.config);
+        std::istringstream b(config_text);
+        std::string la;
+        std::string lb;
+        while (std::getline(a, la) && std::getline(b, lb) && la == lb) {
+        }
+        throw ConfigError("option --resume: checkpoint '" + setup.checkpoint +
+                          "' belongs to a run with other options (checkpoint: '" + la +
+                          "', now: '" + lb + "'); give the same options, or remove it");
+      }
+      if (c.dataset_checksum != checksum) {
+        throw DataError("option --resume: checkpoint '" + setup.checkpoint +
+                        "' was written for another dataset (checksum " + c.dataset_checksum +
+                        ", '" + setup.dataset + "' has " + checksum + ")");
+      }
+      if (c.num_ranks != comm.size()) {
+        std::fprintf(stderr,
+                     "note: checkpoint written by %lld ranks, resumed on %d: the results are "
+                     "equal to rounding, not bit for bit\n",
+                     static_cast<long long>(c.num_ranks), comm.size());
+      }
+    } catch (const Error& e) {
+      error = e.what();
+      code = e.exit_code();
+    }
+  }
+  comm.broadcast(error);
+  comm.broadcast(code);
+  if (!error.empty()) {
+    if (code == static_cast<int>(ExitCode::Config)) {
+      throw ConfigError(error);
+    }
+    if (code == static_cast<int>(ExitCode::Data)) {
+      throw DataError(error);
+    }
+    throw IoError(error);
+  }
+  // Every rank gets the state from rank 0 (one reader of the file).
+  std::int64_t iteration = c.state.iteration;
+  std::int64_t records = c.trace_records;
+  std::int64_t empty_steps = c.state.empty_group_steps;
+  std::int64_t singular = c.state.singular_solves;
+  for (std::int64_t* v : {&iteration, &records, &empty_steps, &singular}) {
+    comm.broadcast(*v);
+  }
+  std::vector<double> adagrad{c.state.adagrad, c.wall_seconds};
+  for (auto* v :
+       {&c.state.theta, &c.state.theta_avg, &c.state.log_alpha, &c.state.alpha_avg, &adagrad}) {
+    comm.broadcast(*v);
+  }
+  c.state.iteration = iteration;
+  c.trace_records = records;
+  c.state.empty_group_steps = empty_steps;
+  c.state.singular_solves = singular;
+  c.state.adagrad = adagrad[0];
+  c.wall_seconds = adagrad[1];
+  return c;
+}
 
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data) {
   const auto parsed = parse_options("train", train_options(), args);
@@ -381,10 +497,20 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   solver::MinimaxSolver solver(setup.config, comm, data.train, theta0);
 
   const std::string config_text = render_config(setup);
+  std::string checksum = comm.is_root() ? io::file_checksum(setup.dataset) : "";
+  comm.broadcast(checksum);
+  const auto checkpoint = resume_checkpoint(setup, config_text, checksum, comm, env);
+  if (checkpoint) {
+    solver.restore(checkpoint->state);
+  }
   if (!setup.quiet) {
     root_print(env, "# grpo train: resolved configuration\n" + config_text +
                         "# ranks = " + std::to_string(comm.size()) + ", Kokkos " +
                         core::kokkos_backend_name() + "\n");
+    if (checkpoint) {
+      root_print(env, "# resuming from '" + setup.checkpoint + "' after step " +
+                          std::to_string(checkpoint->state.iteration) + "\n");
+    }
   }
   io::TraceHeader header;
   header.group_names = data.summary.group_names;
@@ -396,7 +522,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
       {"kokkos_backend", core::kokkos_backend_name()},
       {"kokkos_version", core::kokkos_version_string()},
       {"dataset_path", setup.dataset},
-      {"dataset_checksum", comm.is_root() ? io::file_checksum(setup.dataset) : ""},
+      {"dataset_checksum", checksum},
       {"dataset_source", data.summary.source},
   };
   for (const char* key : {"preset", "feature_type"}) {
@@ -409,17 +535,31 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                            {"trace_every", setup.trace_every},
                            {"feature_dim", dim},
                            {"seed", static_cast<std::int64_t>(setup.config.seed)}};
-  io::TraceWriter trace(setup.out, comm, header);
+  io::TraceWriter trace = checkpoint ? io::TraceWriter(setup.out, comm, checkpoint->trace_records)
+                                     : io::TraceWriter(setup.out, comm, header);
 
-  Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations);
+  Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations,
+                    checkpoint ? checkpoint->state.iteration : 0,
+                    checkpoint ? checkpoint->wall_seconds : 0.0);
   solver::TraceRecord last;
   double loop_seconds = 0.0;
+  solver::TraceOptions trace_options;
+  trace_options.every = setup.trace_every;
+  trace_options.gap = setup.gap;
+  trace_options.checkpoint_every = setup.checkpoint_every;
+  trace_options.wall_offset = checkpoint ? checkpoint->wall_seconds : 0.0;
+  trace_options.checkpoint = [&](double wall_seconds) {
+    if (comm.is_root()) {
+      io::write_checkpoint(setup.checkpoint, {solver.state(), config_text, checksum, comm.size(),
+                                              trace.records(), wall_seconds});
+    }
+  };
   try {
     loop_seconds = solver::train(
         solver,
         {&data.train, data.val.empty() ? nullptr : &data.val,
          data.env.empty() ? nullptr : &data.env},
-        solver::TraceOptions{setup.trace_every, setup.gap}, [&](const solver::TraceRecord& r) {
+        trace_options, [&](const solver::TraceRecord& r) {
           trace.append(r);
           progress.update(r);
           last = r;
@@ -444,6 +584,9 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                 {"empty_group_steps", solver.empty_group_steps()},
                 {"singular_solves", solver.singular_solves()}},
                {{"train_seconds", loop_seconds}});
+  if (comm.is_root() && (setup.checkpoint_every > 0 || checkpoint)) {
+    std::remove(setup.checkpoint.c_str()); // the run is complete: its trace holds everything
+  }
   if (!setup.quiet) {
     std::ostringstream o;
     o << "done: " << setup.out << "  method " << solver::method_name(setup.config.method)

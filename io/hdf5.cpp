@@ -219,6 +219,20 @@ std::int64_t File::read_int_attribute(const std::string& object, const std::stri
   return value;
 }
 
+double File::read_double_attribute(const std::string& object, const std::string& name) const {
+  std::string where;
+  const Id attr = open_attribute(object, name, where);
+  Id type(H5Aget_type(attr.get()), H5Tclose);
+  Id space(H5Aget_space(attr.get()), H5Sclose);
+  if (H5Tget_class(type.get()) != H5T_FLOAT || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    throw DataError("'" + m_path + "': attribute '" + where + "' has type " +
+                    class_name(H5Tget_class(type.get())) + ", expected one float");
+  }
+  double value = 0.0;
+  check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value), "attribute read", m_path, where);
+  return value;
+}
+
 namespace {
 void write_attribute_raw(hid_t file, const std::string& path, const std::string& object,
                          const std::string& name, hid_t type, const void* data) {
@@ -455,6 +469,35 @@ void File::append_row(const std::string& name, hid_t mem_type, hsize_t row,
   Id mem(H5Screate_simple(rank, count, nullptr), H5Sclose);
   check(H5Dwrite(dset.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, data), "write", m_path,
         name);
+}
+
+void File::set_rows(const std::string& name, hsize_t rows) const {
+  Id dset(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "dataset open", m_path, name),
+          H5Dclose);
+  Id space(H5Dget_space(dset.get()), H5Sclose);
+  hsize_t dims[2] = {0, 0};
+  if (H5Sget_simple_extent_ndims(space.get()) > 2) {
+    throw DataError("'" + m_path + "': dataset '" + name + "' has more than 2 dimensions");
+  }
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  dims[0] = rows;
+  check(H5Dset_extent(dset.get(), dims), "resize", m_path, name);
+}
+
+std::vector<std::string> File::list(const std::string& group) const {
+  std::vector<std::string> names;
+  const auto visit = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  check(H5Literate_by_name(id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, visit, &names,
+                           H5P_DEFAULT),
+        "listing", m_path, group);
+  return names;
+}
+
+void File::remove(const std::string& name) const {
+  check(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), "delete", m_path, name);
 }
 
 void File::write_vector(const std::string& name, const std::vector<double>& values) const {

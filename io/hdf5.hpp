@@ -72,6 +72,7 @@ public:
   std::vector<std::string> attribute_names(const std::string& object) const;
   std::string read_string_attribute(const std::string& object, const std::string& name) const;
   std::int64_t read_int_attribute(const std::string& object, const std::string& name) const;
+  double read_double_attribute(const std::string& object, const std::string& name) const;
   void write_attribute(const std::string& object, const std::string& name,
                        const std::string& value) const;
   void write_attribute(const std::string& object, const std::string& name,
@@ -108,6 +109,11 @@ public:
                          hsize_t chunk_rows) const;
   /// Grows an extensible dataset to row + 1 records and writes record `row`.
   void append_row(const std::string& name, hid_t mem_type, hsize_t row, const void* data) const;
+  /// Shrinks (or grows) an extensible dataset to `rows` rows.
+  void set_rows(const std::string& name, hsize_t rows) const;
+  /// Names of the objects directly under `group`.
+  std::vector<std::string> list(const std::string& group) const;
+  void remove(const std::string& name) const;
   /// A whole 1-D float64 dataset.
   void write_vector(const std::string& name, const std::vector<double>& values) const;
   /// Creates and writes a whole dataset from this rank (serial files, or identical data).

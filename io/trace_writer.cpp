@@ -38,6 +38,64 @@ TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
   }
 }
 
+TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
+                         std::int64_t keep_records)
+    : m_path(std::move(path))
+    , m_records(keep_records) {
+  std::string error;
+  int code = 0;
+  if (comm.is_root()) {
+    try {
+      m_file = std::make_unique<h5::File>(h5::File::open(m_path, true, nullptr));
+      const auto kind = m_file->has_attribute("/", "kind")
+                            ? m_file->read_string_attribute("/", "kind")
+                            : std::string();
+      if (kind != "trace") {
+        throw DataError("'" + m_path + "': not a grpo trace (attribute 'kind' is '" + kind +
+                        "'); cannot resume it");
+      }
+      const auto status = m_file->read_string_attribute("/", "status");
+      if (status == "completed") {
+        throw DataError("'" + m_path + "': the run is already completed; nothing to resume");
+      }
+      for (const auto& name : m_file->list("/")) {
+        if (name == "groups") {
+          continue;
+        }
+        const auto info = m_file->info(name);
+        if (info.dims.empty() || static_cast<std::int64_t>(info.dims[0]) < keep_records) {
+          throw DataError("'" + m_path + "': dataset '" + name + "' holds fewer than the " +
+                          std::to_string(keep_records) +
+                          " records of the checkpoint (a trace of another run?)");
+        }
+        if (keep_records == 0) {
+          m_file->remove(name); // recreated by the first append
+          continue;
+        }
+        m_file->set_rows(name, static_cast<hsize_t>(keep_records));
+        if (name != "iteration") {
+          m_widths[name] = info.dims.size() == 2 ? info.dims[1] : 0;
+        }
+      }
+      m_file->write_attribute("/", "status", std::string("running"));
+      m_file->flush();
+    } catch (const Error& e) {
+      error = e.what();
+      code = e.exit_code();
+      m_file.reset();
+    }
+  }
+  comm.broadcast(error);
+  if (!error.empty()) {
+    std::int64_t c = code;
+    comm.broadcast(c);
+    if (c == static_cast<int>(ExitCode::Data)) {
+      throw DataError(error);
+    }
+    throw IoError(error);
+  }
+}
+
 TraceWriter::~TraceWriter() = default;
 
 void TraceWriter::append(const solver::TraceRecord& record) {

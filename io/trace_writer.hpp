@@ -28,6 +28,11 @@ public:
   /// Collective: rank 0 creates `path` (truncating it) and every rank learns whether that
   /// worked (IoError on all ranks otherwise).
   TraceWriter(std::string path, const solver::Communicator& comm, const TraceHeader& header);
+  /// Collective: reopens the trace of an interrupted run to continue it after a checkpoint.
+  /// Records beyond the first `keep_records` (made after the checkpoint) are dropped and the
+  /// status goes back to "running". DataError if the file is not an unfinished trace holding at
+  /// least `keep_records` records.
+  TraceWriter(std::string path, const solver::Communicator& comm, std::int64_t keep_records);
   ~TraceWriter();
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,8 +29,14 @@ namespace {
 
 /// In the child after fork: only async-signal-safe calls until exec.
 [[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd,
-                             const char* cwd) {
+                             const char* cwd, pid_t parent = 0) {
   setpgid(0, 0);
+  if (parent != 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) { // the parent died before prctl took effect
+      _exit(137);
+    }
+  }
   const int null_fd = open("/dev/null", O_RDONLY);
   if (null_fd >= 0) {
     dup2(null_fd, 0);
@@ -71,7 +78,8 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
 
 } // namespace
 
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const std::string& cwd) {
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const std::string& cwd,
+            bool die_with_parent) {
   if (argv.empty()) {
     throw InternalError("spawn: empty command");
   }
@@ -83,6 +91,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const 
     }
   }
   const auto args = c_argv(argv);
+  const pid_t self = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     const std::string why = std::strerror(errno);
@@ -92,7 +101,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const 
     throw IoError("cannot start '" + argv[0] + "': fork failed: " + why);
   }
   if (pid == 0) {
-    exec_child(args, fd, fd, cwd.empty() ? nullptr : cwd.c_str());
+    exec_child(args, fd, fd, cwd.empty() ? nullptr : cwd.c_str(), die_with_parent ? self : 0);
   }
   setpgid(pid, pid); // also in the parent: no race with a signal sent right after
   if (fd >= 0) {

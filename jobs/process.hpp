@@ -18,10 +18,12 @@ struct ExitStatus {
 };
 
 /// Starts argv[0] (PATH lookup) with stdin from /dev/null and stdout and stderr appended to
-/// `log` (inherited when empty), in `cwd` when given. Throws IoError when fork fails; a program
-/// that cannot be executed exits with 127 after writing why to the log.
+/// `log` (inherited when empty), in `cwd` when given. With `die_with_parent`, the child is
+/// killed (SIGKILL) when this process dies, so that no orphan keeps writing a task's output.
+/// Throws IoError when fork fails; a program that cannot be executed exits with 127 after
+/// writing why to the log.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log,
-            const std::string& cwd = "");
+            const std::string& cwd = "", bool die_with_parent = false);
 
 /// Waits for one child.
 ExitStatus wait_for(pid_t pid);

@@ -176,7 +176,8 @@ int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tool
   }
   ExitStatus status;
   try {
-    const pid_t pid = spawn(argv, log, plan.directory); // tasks run in the study directory
+    // Tasks run in the study directory, and die with this runner (no orphan writing outputs).
+    const pid_t pid = spawn(argv, log, plan.directory, true);
     g_child = pid;
     if (g_signal != 0) {
       kill(-pid, g_signal);

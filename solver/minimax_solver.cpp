@@ -229,6 +229,42 @@ void MinimaxSolver::check_finite(const std::vector<double>& values, const char* 
   }
 }
 
+SolverState MinimaxSolver::state() const {
+  SolverState s;
+  s.iteration = m_iteration;
+  s.theta = m_theta;
+  s.theta_avg = m_theta_avg;
+  s.log_alpha = m_log_alpha;
+  s.alpha_avg = m_alpha_avg;
+  s.adagrad = m_adagrad;
+  s.empty_group_steps = m_empty_group_steps;
+  s.singular_solves = m_singular_solves;
+  return s;
+}
+
+void MinimaxSolver::restore(const SolverState& s) {
+  const auto d = static_cast<std::size_t>(m_dim);
+  const auto k = static_cast<std::size_t>(m_num_groups);
+  if (s.theta.size() != d || s.theta_avg.size() != d || s.log_alpha.size() != k ||
+      s.alpha_avg.size() != k) {
+    throw DataError("checkpoint: state has " + std::to_string(s.theta.size()) + " parameters and " +
+                    std::to_string(s.log_alpha.size()) + " groups; this run has " +
+                    std::to_string(d) + " and " + std::to_string(k));
+  }
+  if (s.iteration < 0 || s.iteration > m_config.iterations) {
+    throw DataError("checkpoint: iteration " + std::to_string(s.iteration) +
+                    " is outside this run's 0.." + std::to_string(m_config.iterations));
+  }
+  m_iteration = s.iteration;
+  set_theta(s.theta);
+  m_theta_avg = s.theta_avg;
+  m_log_alpha = s.log_alpha;
+  m_alpha_avg = s.alpha_avg;
+  m_adagrad = s.adagrad;
+  m_empty_group_steps = s.empty_group_steps;
+  m_singular_solves = s.singular_solves;
+}
+
 StepReport MinimaxSolver::step() {
   core::ProfilingRegion region("grpo::solver::step");
   StepReport report;
@@ -429,6 +465,7 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   for (int j = 0; j < d; ++j) {
     unweighted[j] = payload[off_u + j] / batch + 2.0 * m_config.l2 * m_theta[j];
   }
+  check_finite(unweighted, "gradient", false);
   report.grad_norm = norm2(unweighted);
   m_adagrad += report.grad_norm * report.grad_norm;
   const double root_h = std::sqrt(m_adagrad);

@@ -28,6 +28,19 @@ struct StepReport {
   bool singular = false;          ///< closed form fell back to the pseudo-inverse
 };
 
+/// Everything a step depends on besides the data and the configuration: what a checkpoint
+/// stores. Mini-batch draws are counter-based (seed, iteration), so they need no state.
+struct SolverState {
+  index_t iteration = 0; ///< updates done
+  std::vector<double> theta;
+  std::vector<double> theta_avg;
+  std::vector<double> log_alpha;
+  std::vector<double> alpha_avg;
+  double adagrad = 0.0; ///< H_t, the accumulated squared gradient norms
+  index_t empty_group_steps = 0;
+  index_t singular_solves = 0;
+};
+
 class MinimaxSolver {
 public:
   /// `train` is this rank's share of the training split; `theta0` has feature_dim entries.
@@ -38,6 +51,12 @@ public:
   static std::vector<double> initial_theta(const SolverConfig& config, int dim);
 
   StepReport step();
+
+  SolverState state() const;
+  /// Continues from `state` (a checkpoint of a run with the same configuration and data): the
+  /// following steps are bit-for-bit those of the uninterrupted run. Throws DataError on a
+  /// state whose sizes do not match.
+  void restore(const SolverState& state);
 
   const SolverConfig& config() const { return m_config; }
   const Communicator& comm() const { return m_comm; }

@@ -126,6 +126,7 @@ double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions
     const index_t t = step.iteration;
     if (t % trace_every == 0 || t == total - 1) {
       const double wall =
+          options.wall_offset +
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       TraceRecord record = evaluate(solver, data, t, wall, &scratch);
       record.batch_loss = step.batch_loss;
@@ -134,6 +135,13 @@ double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions
       record.step_alpha = step.step_alpha;
       record.live_grad = step.live_grad;
       sink(record);
+    }
+    const index_t done = solver.iterations_done();
+    if (options.checkpoint_every > 0 && options.checkpoint && done < total &&
+        done % options.checkpoint_every == 0) {
+      options.checkpoint(
+          options.wall_offset +
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

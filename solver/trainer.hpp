@@ -68,6 +68,12 @@ using RecordSink = std::function<void(const TraceRecord&)>;
 struct TraceOptions {
   index_t every = 100; ///< a record after step t when t % every == 0, and after the last step
   bool gap = false;    ///< certified duality gap at every record (Newton passes over the data)
+  /// > 0: `checkpoint` is called when the number of steps done is a multiple of this (after that
+  /// step's record, if any), except after the last step.
+  index_t checkpoint_every = 0;
+  std::function<void(double wall_seconds)> checkpoint;
+  /// Added to every record's wall_seconds: the time a resumed run had already spent.
+  double wall_offset = 0.0;
 };
 
 /// Work arrays of the metric passes, kept between records.
@@ -82,13 +88,16 @@ struct EvaluationScratch {
 TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, index_t iteration,
                      double wall_seconds, EvaluationScratch* scratch = nullptr);
 
-/// Runs config.iterations steps; calls `sink` on every rank for every record. Returns the
-/// seconds spent in the loop, records included.
+/// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
+/// config.iterations; calls `sink` on every rank for every record. Returns the seconds spent in
+/// the loop, records included.
 double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
              const RecordSink& sink);
 inline double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
                     const RecordSink& sink) {
-  return train(solver, data, TraceOptions{trace_every, false}, sink);
+  TraceOptions options;
+  options.every = trace_every;
+  return train(solver, data, options, sink);
 }
 
 } // namespace grpo::solver

@@ -3,7 +3,9 @@ study-file errors that name their key, and hostile names and values that run not
 import json
 import os
 import pathlib
+import signal
 import subprocess
+import time
 
 import h5py
 import numpy as np
@@ -340,3 +342,42 @@ iterations = 20
         'test-size = 40 }', 'test-size = 40, seed = 3 }'))
     proc = study("plan", bad)
     assert proc.returncode == 2 and "'data.d.generate.seed'" in proc.stderr
+
+
+def test_a_killed_task_shows_as_failed_and_resume_reruns_only_it(tmp_path):
+    out = tmp_path / "out"
+    spec = write(tmp_path / "k.toml", f"""
+[study]
+name = "killed"
+output = "{out}"
+seeds = 1
+jobs = 1
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["gr-dpo", "dpo"]
+[experiment.options]
+iterations = 300000
+trace-every = 100000
+""")
+    executor = subprocess.Popen([GRPO, "study", "run", str(spec)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    marker = out / "tasks" / "train.e.00000.running"
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    runner = json.loads(marker.read_text())["pid"]
+    os.kill(runner, signal.SIGKILL)  # the task runner dies without a word
+    stdout, _ = executor.communicate(timeout=300)
+    assert executor.returncode == 1
+    assert "failed: train.e.00000" in stdout
+    status = study("status", out, check=1)
+    assert "train.e.00000: process" in status.stdout and "is gone" in status.stdout
+    assert f"log: {out}/logs/train.e.00000.log" in status.stdout
+    assert (out / "tasks" / "train.e.00001.done").exists()
+    done_before = (out / "tasks" / "train.e.00001.done").read_text()
+    resumed = study("resume", out, check=0)
+    assert "already done" in resumed.stdout
+    assert (out / "tasks" / "train.e.00000.done").exists()
+    assert (out / "tasks" / "train.e.00001.done").read_text() == done_before

@@ -166,3 +166,39 @@ def test_failed_slurm_task_is_resubmitted_alone(cluster, tmp_path):
     assert final.returncode == 0, final.stdout
     for name, text in kept.items():
         assert (out / "tasks" / name).read_text() == text, name
+
+
+def test_scancelled_task_shows_as_failed_and_resume_finishes(cluster, tmp_path):
+    out = tmp_path / "cancelled"
+    spec = tmp_path / "c.toml"
+    spec.write_text(f"""
+[study]
+name = "slurmy"
+output = "{out}"
+executor = "slurm"
+seeds = 1
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["gr-dpo"]
+[experiment.options]
+iterations = 400000
+trace-every = 100000
+""")
+    grpo_study("run", spec, check=0)
+    marker = out / "tasks" / "train.e.00000.running"
+    deadline = time.time() + 300
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    job = json.loads(marker.read_text())["slurm_job"]
+    assert job, "the running marker names its Slurm job"
+    subprocess.run(["scancel", job.split("_")[0]], check=True)
+    status = wait_until_settled(out)
+    assert status.returncode == 1
+    line = next(l for l in status.stdout.splitlines() if l.startswith("  train.e.00000:"))
+    assert "signal 15" in line or "ended" in line, status.stdout
+    assert f"log: {out}/logs/train.e.00000.log" in status.stdout
+    grpo_study("resume", out, check=0)
+    final = wait_until_settled(out)
+    assert final.returncode == 0, final.stdout

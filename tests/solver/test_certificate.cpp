@@ -220,7 +220,10 @@ TEST(Certificate, GapOfTheAveragedIteratesShrinksAlongARobustRun) {
     config.iterations = 4000;
     solver::MinimaxSolver s(config, self_communicator(), split, {0.5, -0.5, 0.2});
     std::vector<solver::TraceRecord> records;
-    solver::train(s, {&split, nullptr, nullptr}, solver::TraceOptions{400, true},
+    solver::TraceOptions trace;
+    trace.every = 400;
+    trace.gap = true;
+    solver::train(s, {&split, nullptr, nullptr}, trace,
                   [&](const solver::TraceRecord& r) { records.push_back(r); });
     ASSERT_EQ(records.size(), 11u);
     for (const auto& r : records) {

@@ -70,7 +70,9 @@ TEST(RankInvariance, TrajectoriesMatchTheOneRankRun) {
     std::vector<solver::TraceRecord> got;
     std::vector<solver::TraceRecord> want;
     // With the certified gap: its Newton passes and their sums are rank-invariant too.
-    const solver::TraceOptions trace{10, true};
+    solver::TraceOptions trace;
+    trace.every = 10;
+    trace.gap = true;
     solver::train(distributed, {&local, nullptr, nullptr}, trace,
                   [&](const solver::TraceRecord& r) { got.push_back(r); });
     solver::train(reference, {&whole, nullptr, nullptr}, trace,

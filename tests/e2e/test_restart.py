@@ -1,0 +1,140 @@
+"""Checkpoints and exact restart: a 2-rank run killed with SIGKILL in the middle and resumed
+equals the uninterrupted run bit for bit (every trace dataset but wall_seconds); a numerical
+fault leaves the last good checkpoint intact; a checkpoint of another run is refused."""
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+GRPO = os.environ.get("GRPO_BIN")
+MPIEXEC = os.environ.get("GRPO_MPIEXEC")
+pytestmark = pytest.mark.skipif(not GRPO, reason="GRPO_BIN is not set (run through ctest)")
+
+
+def command(args, ranks=1):
+    cmd = [GRPO] + [str(a) for a in args]
+    if ranks > 1:
+        if not MPIEXEC:
+            pytest.skip("this build has no MPI")
+        cmd = [MPIEXEC, "-n", str(ranks)] + cmd
+    return cmd
+
+
+def run(args, ranks=1, check=True):
+    proc = subprocess.run(command(args, ranks), capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args}: exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def datasets(path):
+    with h5py.File(path, "r") as f:
+        return {name: obj[()] for name, obj in f.items() if isinstance(obj, h5py.Dataset)}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("restart") / "d.h5"
+    run(["generate", "--preset", "uneven-imbalanced", "--train-size", 40000, "--out", path])
+    return path
+
+
+def train_args(dataset, out, *extra):
+    return ["train", "--dataset", dataset, "--out", out, "--method", "gr-dpo", "--iterations",
+            6000, "--trace-every", 250, "--gap", "--batch-size", 4096, "--batch-mode",
+            "group-weighted", "--checkpoint-every", 1000, "-q", *extra]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_killed_run_resumes_bit_for_bit(dataset, tmp_path, ranks):
+    reference = tmp_path / "reference.h5"
+    run(train_args(dataset, reference), ranks)
+    assert not os.path.exists(f"{reference}.ckpt")  # removed once the run completes
+
+    trace = tmp_path / "killed.h5"
+    checkpoint = f"{trace}.ckpt"
+    proc = subprocess.Popen(command(train_args(dataset, trace), ranks), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before its first checkpoint: make it longer"
+    os.killpg(proc.pid, signal.SIGKILL)  # mpirun and both ranks at once
+    proc.wait()
+    with h5py.File(checkpoint, "r") as f:
+        done = int(f.attrs["iteration"])
+    with h5py.File(trace, "r") as f:
+        assert f.attrs["status"] == "running"
+    assert 0 < done < 6000
+
+    resumed = run([a for a in train_args(dataset, trace, "--resume") if a != "-q"], ranks)
+    assert f"resuming from '{checkpoint}' after step {done}" in resumed.stdout
+    assert not os.path.exists(checkpoint)
+    got, want = datasets(trace), datasets(reference)
+    assert got.keys() == want.keys()
+    for name in want:
+        if name == "wall_seconds":
+            assert np.all(np.diff(got[name]) >= 0)  # continues the interrupted run's clock
+            continue
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    with h5py.File(trace, "r") as f:
+        assert f.attrs["status"] == "completed"
+        assert f.attrs["records"] == len(want["iteration"])
+
+
+def test_resume_without_checkpoint_starts_over(dataset, tmp_path):
+    trace = tmp_path / "t.h5"
+    proc = run(["train", "--dataset", dataset, "--out", trace, "--iterations", 50, "--resume"])
+    assert "no checkpoint" in proc.stdout
+    with h5py.File(trace, "r") as f:
+        assert f.attrs["status"] == "completed"
+
+
+def test_resume_refuses_other_options_and_other_data(dataset, tmp_path):
+    trace = tmp_path / "t.h5"
+    args = ["train", "--dataset", dataset, "--out", trace, "--iterations", 3000,
+            "--checkpoint-every", 1000, "-q"]
+    proc = subprocess.Popen(command(args), start_new_session=True)
+    while not os.path.exists(f"{trace}.ckpt") and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not os.path.exists(f"{trace}.ckpt"):
+        pytest.skip("the run finished before it could be killed")
+    other = run(args + ["--resume", "--beta", "2"], check=False)
+    assert other.returncode == 2
+    line = other.stderr.strip()
+    assert "\n" not in line and "option --resume" in line and f"{trace}.ckpt" in line
+    assert "beta = 1" in line and "beta = 2" in line
+    other_data = tmp_path / "other.h5"
+    run(["generate", "--preset", "uneven-imbalanced", "--train-size", 40000, "--seed", 5,
+         "--out", other_data])
+    wrong = run(["train", "--dataset", other_data] + args[3:] + ["--resume"], check=False)
+    assert wrong.returncode in (2, 3)  # the config names the dataset path: refused either way
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    bad = run(args + ["--resume", "--checkpoint", garbage], check=False)
+    assert bad.returncode in (3, 4) and str(garbage) in bad.stderr
+
+
+def test_numerical_fault_keeps_the_last_good_checkpoint(dataset, tmp_path):
+    trace = tmp_path / "diverge.h5"
+    checkpoint = tmp_path / "diverge.ckpt"
+    proc = run(["train", "--dataset", dataset, "--out", trace, "--method", "ipo",
+                "--step-theta", "1e40", "--iterations", 500, "--checkpoint-every", 2,
+                "--checkpoint", checkpoint, "-q"], check=False)
+    assert proc.returncode == 5
+    line = proc.stderr.strip()
+    assert "\n" not in line and "non-finite" in line and "at iteration" in line
+    failed_at = int(line.split("at iteration ")[1].split(",")[0].split()[0])
+    with h5py.File(checkpoint, "r") as f:
+        assert f.attrs["kind"] == "checkpoint"
+        assert 0 < int(f.attrs["iteration"]) <= failed_at
+        assert np.all(np.isfinite(f["theta"][()]))
+    assert not os.path.exists(f"{checkpoint}.tmp")
+    with h5py.File(trace, "r") as f:
+        assert f.attrs["status"].startswith("failed: ")
