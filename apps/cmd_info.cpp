@@ -79,6 +79,11 @@ std::string describe_trace(const std::string& path) {
                                "grad_norm", "wall_seconds"}) {
         if (f.exists(name)) {
           const auto v = f.read_double(name);
+          if (v.size() != iterations.size()) {
+            throw DataError("'" + path + "': dataset '" + name + "' has " +
+                            std::to_string(v.size()) + " values for " +
+                            std::to_string(iterations.size()) + " records");
+          }
           o << "  last " << name << " = " << format_double(v.back()) << "\n";
         }
       }
@@ -86,6 +91,9 @@ std::string describe_trace(const std::string& path) {
         const auto info = f.info("alpha");
         const auto v = f.read_double("alpha");
         const std::size_t k = info.dims.size() == 2 ? info.dims[1] : 1;
+        if (info.dims.empty() || info.dims[0] != iterations.size() || k == 0 || v.size() < k) {
+          throw DataError("'" + path + "': dataset 'alpha' does not hold one row per record");
+        }
         o << "  last alpha = ["
           << list(std::vector<double>(v.end() - static_cast<long>(k), v.end())) << "]\n";
       }

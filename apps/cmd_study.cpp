@@ -188,6 +188,15 @@ int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
 
 } // namespace
 
+jobs::StudySpec read_study_file(const std::string& file) {
+  RunChecker checker;
+  return jobs::parse_study_file(
+      file, fs::current_path().string(),
+      [&](const std::string& command, const jobs::OptionList& options, const jobs::DataSpec* data) {
+        checker(command, options, data);
+      });
+}
+
 int run_study(const std::vector<std::string>& args) {
   const auto options = study_options();
   const auto parsed = parse_options("study", options, args, "args");

@@ -456,6 +456,14 @@ void check_train_options(const std::vector<std::string>& args, const io::Dataset
     group_sizes.push_back(offsets[g + 1] - offsets[g]);
   }
   setup.config.validate(group_sizes);
+  const auto& v = setup.theta_init;
+  const auto ends_with = [&](const std::string& suffix) {
+    return v.size() > suffix.size() &&
+           v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (!v.empty() && !ends_with(".h5") && !ends_with(".hdf5")) {
+    initial_theta(setup, data.feature_dim); // a list: its values and length (a file: at run time)
+  }
 }
 
 int run_train(core::Environment& env, const std::vector<std::string>& args) {

@@ -4,6 +4,7 @@
 
 #include "core/environment.hpp"
 #include "io/dataset.hpp"
+#include "jobs/study_file.hpp"
 
 #include <string>
 #include <vector>
@@ -15,6 +16,9 @@ int run_train(core::Environment& env, const std::vector<std::string>& args);
 int run_info(core::Environment& env, const std::vector<std::string>& args);
 /// `grpo study ...`: runs without MPI (it launches mpirun itself) and without Kokkos.
 int run_study(const std::vector<std::string>& args);
+
+/// Parses and checks a study file exactly as `grpo study plan` does (ConfigError naming the key).
+jobs::StudySpec read_study_file(const std::string& file);
 
 /// Checks the options of a `grpo generate` run (`--name=value` words, --out included) without
 /// running it; returns the metadata the dataset will have (train offsets, preset).

@@ -12,23 +12,11 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
 namespace grpo::app {
-
-std::string version_line() {
-  return std::string("grpo ") + GRPO_VERSION + " (git " + GRPO_GIT_REVISION + ", Kokkos " +
-         core::kokkos_version_string() + ", MPI " + (GRPO_ENABLE_MPI ? "on" : "off") + ", HDF5 " +
-         std::to_string(H5_VERS_MAJOR) + "." + std::to_string(H5_VERS_MINOR) + "." +
-         std::to_string(H5_VERS_RELEASE) + ")";
-}
-
-void root_print(const core::Environment& env, const std::string& text) {
-  if (env.world_rank() == 0) {
-    std::cout << text << std::flush;
-  }
-}
 
 namespace {
 const char* kUsage =
@@ -54,18 +42,21 @@ int main(int argc, char** argv) {
     try {
       return app::run_study(std::vector<std::string>(argv + 2, argv + argc));
     } catch (const Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
       return e.exit_code();
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "error: out of memory\n");
+      return static_cast<int>(ExitCode::Io);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "internal error: %s\n", e.what());
+      std::fprintf(stderr, "internal error: %s\n", printable(e.what()).c_str());
       return static_cast<int>(ExitCode::Internal);
     }
   }
   core::Environment env(argc, argv);
   io::h5::silence_errors();
   const std::vector<std::string> all(argv + 1, argv + argc);
-  const auto report = [&](const char* prefix, const std::string& message, int code,
-                          bool rank_local) {
+  const auto report = [&](const char* prefix, const std::string& raw, int code, bool rank_local) {
+    const std::string message = printable(raw);
     if (rank_local && env.world_size() > 1) {
       std::fprintf(stderr, "%s (rank %d): %s\n", prefix, env.world_rank(), message.c_str());
       core::Environment::abort(code);
@@ -101,6 +92,8 @@ int main(int argc, char** argv) {
     throw ConfigError("unknown command '" + all[0] + "' (expected generate, train, info or study)");
   } catch (const Error& e) {
     return report("error", e.what(), e.exit_code(), e.rank_local());
+  } catch (const std::bad_alloc&) {
+    return report("error", "out of memory", static_cast<int>(ExitCode::Io), true);
   } catch (const std::exception& e) {
     return report("internal error", e.what(), static_cast<int>(ExitCode::Internal), true);
   }

@@ -10,7 +10,12 @@ set(GRPO_TEST_ENVIRONMENT
     OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
     HDF5_USE_FILE_LOCKING=FALSE)
 if(GRPO_SANITIZE)
-  list(APPEND GRPO_TEST_ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0"
+  # LeakSanitizer on, third-party one-time allocations suppressed. Full (slow) unwinding at
+  # malloc, so that allocations made inside OpenMPI's components are traced back to libmpi.
+  list(APPEND GRPO_TEST_ENVIRONMENT
+       "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30"
+       OMPI_MCA_mca_base_component_disable_dlclose=1
+       "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/lsan.supp:print_suppressions=0"
        "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 endif()
 

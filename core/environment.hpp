@@ -33,7 +33,7 @@ public:
 private:
   int m_rank = 0;
   int m_size = 1;
-  bool m_mpi_started_here = false;
+  [[maybe_unused]] bool m_mpi_started_here = false; // used with MPI only
   bool m_kokkos_started = false;
 };
 

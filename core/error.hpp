@@ -71,4 +71,8 @@ const char* exit_code_class(ExitCode code) noexcept;
 /// Formats a double the way error messages and attributes show it (shortest round-trip form).
 std::string format_double(double value);
 
+/// `text` on one line: control characters (a newline in a file name or a value) become escapes
+/// such as \n and \x01, so an error message stays a single line.
+std::string printable(const std::string& text);
+
 } // namespace grpo

@@ -249,10 +249,9 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
             " names, expected num_groups = " + std::to_string(k));
   }
   for (const auto& name : f.attribute_names("/")) {
-    try {
-      s.attributes[name] = f.read_string_attribute("/", name);
-    } catch (const DataError&) {
-      // not a string attribute: shown by `grpo info` through the typed fields only
+    const auto type = f.attribute_type_class("/", name);
+    if (type == H5T_STRING) { // other attributes are read through their typed fields
+      s.attributes[name] = f.read_string_attribute("/", name); // one string, or DataError
     }
   }
   if (!f.exists("train")) {
@@ -287,6 +286,21 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
       bad(path, "env/action_features",
           "has shape " + shape_string(features.dims) + ", expected [M >= 1, " + std::to_string(k) +
               ", A >= 1, " + std::to_string(s.feature_dim) + "]");
+    }
+    // One rank holds its share of the states; a corrupt file may declare absurd sizes.
+    const double gib = static_cast<double>(1ULL << 30);
+    double bytes = 8.0;
+    for (auto dim : features.dims) {
+      bytes *= static_cast<double>(dim);
+    }
+    const int ranks = comm != nullptr ? comm->size() : 1;
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page = sysconf(_SC_PAGESIZE);
+    const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
+    if (features.dims[2] > (1ULL << 24) || bytes / ranks > memory) {
+      bad(path, "env/action_features",
+          "has shape " + shape_string(features.dims) + ": " + format_double(bytes / gib) +
+              " GiB, more than this machine's memory (corrupt file?)");
     }
     s.has_env = true;
     s.env_states = static_cast<index_t>(features.dims[0]);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <unistd.h>
 
 namespace grpo::io::h5 {
 
@@ -190,6 +191,12 @@ std::string File::read_string_attribute(const std::string& object, const std::st
     throw DataError("'" + m_path + "': attribute '" + where + "' has type " +
                     class_name(H5Tget_class(type.get())) + ", expected string");
   }
+  Id space(H5Aget_space(attr.get()), H5Sclose);
+  const auto count = H5Sget_simple_extent_npoints(space.get());
+  if (count != 1) {
+    throw DataError("'" + m_path + "': attribute '" + where + "' holds " + std::to_string(count) +
+                    " strings, expected one");
+  }
   if (H5Tis_variable_str(type.get()) > 0) {
     Id mem = string_type(H5T_VARIABLE, cset_of(type.get()));
     char* value = nullptr;
@@ -217,6 +224,13 @@ std::int64_t File::read_int_attribute(const std::string& object, const std::stri
   std::int64_t value = 0;
   check(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), "attribute read", m_path, where);
   return value;
+}
+
+H5T_class_t File::attribute_type_class(const std::string& object, const std::string& name) const {
+  std::string where;
+  const Id attr = open_attribute(object, name, where);
+  Id type(H5Aget_type(attr.get()), H5Tclose);
+  return H5Tget_class(type.get());
 }
 
 double File::read_double_attribute(const std::string& object, const std::string& name) const {
@@ -287,12 +301,36 @@ File::Info File::info(const std::string& name) const {
   return out;
 }
 
-std::vector<std::int64_t> File::read_int64(const std::string& name) const {
-  const Info i = info(name);
+namespace {
+/// Elements of a dataset about to be read whole; refuses sizes this machine cannot hold (a
+/// small corrupt file may declare 2^40 elements) and element types that are not numbers.
+hsize_t checked_elements(const std::string& path, const std::string& name, const File::Info& i,
+                         std::size_t element_bytes) {
+  if (i.type_class != H5T_INTEGER && i.type_class != H5T_FLOAT) {
+    throw DataError("'" + path + "': dataset '" + name + "' holds " + class_name(i.type_class) +
+                    " values, expected numbers");
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
   hsize_t n = 1;
+  double bytes = static_cast<double>(element_bytes);
   for (auto d : i.dims) {
     n *= d;
+    bytes *= static_cast<double>(d);
   }
+  if (bytes > memory) {
+    throw DataError("'" + path + "': dataset '" + name + "' declares " +
+                    format_double(bytes / static_cast<double>(1ULL << 30)) +
+                    " GiB of values, more than this machine's memory (corrupt file?)");
+  }
+  return n;
+}
+} // namespace
+
+std::vector<std::int64_t> File::read_int64(const std::string& name) const {
+  const Info i = info(name);
+  const hsize_t n = checked_elements(m_path, name, i, sizeof(std::int64_t));
   std::vector<std::int64_t> out(n);
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (n > 0) {
@@ -304,10 +342,7 @@ std::vector<std::int64_t> File::read_int64(const std::string& name) const {
 
 std::vector<double> File::read_double(const std::string& name) const {
   const Info i = info(name);
-  hsize_t n = 1;
-  for (auto d : i.dims) {
-    n *= d;
-  }
+  const hsize_t n = checked_elements(m_path, name, i, sizeof(double));
   std::vector<double> out(n);
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (n > 0) {
@@ -325,6 +360,10 @@ std::vector<std::string> File::read_strings(const std::string& name) const {
                     "-D " + class_name(i.type_class));
   }
   const std::size_t n = i.dims[0];
+  if (n > (1ULL << 24)) {
+    throw DataError("'" + m_path + "': dataset '" + name + "' declares " + std::to_string(n) +
+                    " strings (at most 16777216; corrupt file?)");
+  }
   std::vector<std::string> out;
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   Id type(H5Dget_type(dset.get()), H5Tclose);

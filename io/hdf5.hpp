@@ -73,6 +73,7 @@ public:
   std::string read_string_attribute(const std::string& object, const std::string& name) const;
   std::int64_t read_int_attribute(const std::string& object, const std::string& name) const;
   double read_double_attribute(const std::string& object, const std::string& name) const;
+  H5T_class_t attribute_type_class(const std::string& object, const std::string& name) const;
   void write_attribute(const std::string& object, const std::string& name,
                        const std::string& value) const;
   void write_attribute(const std::string& object, const std::string& name,

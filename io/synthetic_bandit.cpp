@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <numeric>
+#include <unistd.h>
 #include <utility>
 
 namespace grpo::io {
@@ -280,6 +281,52 @@ void BanditSpec::validate() const {
           (train.proportions.empty() ? std::string("equal") : join(train.proportions)) +
           "'); every group needs at least one: raise --train-size or group " + std::to_string(g) +
           "'s proportion");
+    }
+  }
+  // The validation split feeds per-group metrics: no empty group either (as the reader
+  // requires; the test split may leave a group out).
+  for (auto kind : {SplitKind::Val}) {
+    const auto& sp = split(kind);
+    if (sp.size == 0) {
+      continue;
+    }
+    const std::vector<index_t> c = apportion(sp.size, sp.proportions, num_groups);
+    for (int g = 0; g < num_groups; ++g) {
+      if (c[static_cast<std::size_t>(g)] == 0) {
+        throw ConfigError("option --" + split_option(kind, "size") + ": group " +
+                          std::to_string(g) + " gets 0 of the " + std::to_string(sp.size) + " " +
+                          split_kind_name(kind) +
+                          " pairs; every group needs at least one (or 0 pairs: no such split)");
+      }
+    }
+  }
+  // The generator holds one rank's rows, and the evaluation environment, in memory.
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
+  const double d = 2.0 * state_dim;
+  const double row_bytes = 2.0 * (2.0 * d * 4.0 + 8.0 * state_dim + 24.0 + 16.0);
+  const double gib = static_cast<double>(1ULL << 30);
+  const double env_bytes = static_cast<double>(test.size) * num_groups * num_actions * d * 8.0;
+  if (env_bytes > memory / 2) {
+    // Name the larger factor: the number of actions or the number of test states.
+    const bool actions = static_cast<index_t>(num_actions) >= test.size;
+    throw ConfigError(std::string("option --") + (actions ? "actions" : "test-size") + ": " +
+                      std::to_string(num_actions) + " actions x " + std::to_string(test.size) +
+                      " test states x " + std::to_string(num_groups) + " groups need about " +
+                      format_double(std::ceil(env_bytes / gib)) +
+                      " GiB for the evaluation environment; this machine has " +
+                      format_double(std::round(memory / gib)) + " GiB");
+  }
+  for (auto kind : {SplitKind::Train, SplitKind::Val, SplitKind::Test}) {
+    const double need = static_cast<double>(split(kind).size) * row_bytes + env_bytes;
+    if (need > memory) {
+      const std::string option =
+          kind == SplitKind::Train ? std::string("train-size") : split_option(kind, "size");
+      throw ConfigError(
+          "option --" + option + ": " + std::to_string(split(kind).size) + " pairs need about " +
+          format_double(std::ceil(need / gib)) + " GiB of memory per rank; this machine has " +
+          format_double(std::round(memory / gib)) + " GiB (use more ranks or fewer pairs)");
     }
   }
 }

@@ -79,6 +79,36 @@ std::string Plan::path(const std::string& relative) const {
   return (fs::path(directory) / relative).string();
 }
 
+bool is_safe_id(const std::string& id) {
+  if (id.empty() || id.size() > 200) {
+    return false;
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_safe_relative(const std::string& path) {
+  if (path.empty() || path[0] == '/' || path.size() > 400) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || !is_safe_id(part)) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
 namespace {
 
 std::string zero_padded(std::size_t value, int width) {
@@ -462,8 +492,21 @@ private:
 
 } // namespace
 
+namespace {
+Plan parse_plan(const std::string& directory, const std::string& file);
+}
+
 Plan read_plan(const std::string& directory) {
   const std::string file = (fs::path(directory) / "plan.json").string();
+  try {
+    return parse_plan(directory, file);
+  } catch (const json::exception& e) { // a field of an unexpected type deep inside
+    throw DataError("study plan '" + file + "': malformed (" + e.what() + ")");
+  }
+}
+
+namespace {
+Plan parse_plan(const std::string& directory, const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     throw IoError("study directory '" + directory + "': no plan.json (is it a study directory?)");
@@ -490,6 +533,9 @@ Plan read_plan(const std::string& directory) {
   plan.mpiexec = r.str(j, "mpiexec", "");
   plan.python = r.str(j, "python", "");
   const json& s = r.at(j, "slurm", "");
+  if (!s.is_object()) {
+    r.fail("slurm", "expected an object");
+  }
   plan.slurm.partition = r.str(s, "partition", "slurm.");
   plan.slurm.account = r.str(s, "account", "slurm.");
   plan.slurm.qos = r.str(s, "qos", "slurm.");
@@ -499,6 +545,9 @@ Plan read_plan(const std::string& directory) {
   plan.slurm.throttle = static_cast<int>(r.integer(s, "throttle", "slurm."));
   plan.slurm.extra = r.strings(s, "sbatch", "slurm.");
   const json& experiments = r.at(j, "experiments", "");
+  if (!experiments.is_array()) {
+    r.fail("experiments", "expected a list");
+  }
   for (std::size_t i = 0; i < experiments.size(); ++i) {
     const std::string f = "experiments[" + std::to_string(i) + "].";
     ExperimentSpec e;
@@ -516,8 +565,8 @@ Plan read_plan(const std::string& directory) {
     const std::string f = "tasks[" + std::to_string(i) + "].";
     Task t;
     t.id = r.str(o, "id", f);
-    if (!is_safe_name(t.id) && t.id.size() > 64) {
-      r.fail(f + "id", "invalid task id");
+    if (!is_safe_id(t.id)) {
+      r.fail(f + "id", "invalid task id '" + t.id + "'");
     }
     const std::string kind = r.str(o, "kind", f);
     if (kind == "generate") {
@@ -533,6 +582,9 @@ Plan read_plan(const std::string& directory) {
     }
     t.deps = r.strings(o, "deps", f);
     t.output = r.str(o, "output", f);
+    if (!is_safe_relative(t.output)) {
+      r.fail(f + "output", "'" + t.output + "' is not a path inside the study directory");
+    }
     t.hash = r.str(o, "hash", f);
     if (t.kind == TaskKind::Generate || t.kind == TaskKind::Train) {
       t.options = r.options(o, f);
@@ -552,6 +604,9 @@ Plan read_plan(const std::string& directory) {
     plan.tasks.push_back(std::move(t));
   }
   const json& cells = r.at(j, "cells", "");
+  if (!cells.is_array()) {
+    r.fail("cells", "expected a list");
+  }
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const std::string f = "cells[" + std::to_string(i) + "].";
     Cell c;
@@ -563,8 +618,17 @@ Plan read_plan(const std::string& directory) {
     c.runs = r.strings(cells[i], "runs", f);
     plan.cells.push_back(std::move(c));
   }
+  for (const auto& t : plan.tasks) {
+    for (const auto& d : t.deps) {
+      if (plan.find(d) == nullptr) {
+        throw DataError("study plan '" + file + "': task '" + t.id + "' depends on unknown '" + d +
+                        "'");
+      }
+    }
+  }
   return plan;
 }
+} // namespace
 
 // ---- Markers
 

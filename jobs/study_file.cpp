@@ -1,6 +1,7 @@
 #include "jobs/study_file.hpp"
 
 #include "core/error.hpp"
+#include "io/dataset.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -29,6 +30,9 @@ bool is_safe_name(const std::string& name) {
 }
 
 namespace {
+
+/// Training runs an experiment may have (the plan holds every task in memory and in plan.json).
+constexpr std::size_t kMaxRuns = 200000;
 
 const char* const kMethods[] = {"dpo", "ipo", "is-dpo", "is-ipo", "gr-dpo", "gr-ipo"};
 
@@ -374,6 +378,13 @@ private:
       if (!fs::is_regular_file(d.file, ec)) {
         fail(key + ".file", *t.get("file"), "no such dataset file '" + d.file + "'");
       }
+      try {
+        (void)io::inspect_dataset(d.file); // a grpo dataset, readable, schema 1.x
+      } catch (const DataError& e) {
+        throw DataError(where(key + ".file", *t.get("file")) + ": " + e.what());
+      } catch (const IoError& e) {
+        throw IoError(where(key + ".file", *t.get("file")) + ": " + e.what());
+      }
     } else {
       const toml::node* g = t.get("generate");
       if (!g->is_table()) {
@@ -506,6 +517,19 @@ private:
         }
       }
     }
+    // A bound on the task graph before it is expanded: the plan holds every task in memory.
+    double runs = static_cast<double>(e.data.size() * e.methods.size() * e.seeds.size()) *
+                  static_cast<double>(std::max<std::size_t>(e.cases.size(), 1));
+    for (const auto& kv : e.grid) {
+      runs *= static_cast<double>(kv.second.size());
+    }
+    if (runs > static_cast<double>(kMaxRuns)) {
+      fail(key, t,
+           format_double(runs) +
+               " training runs (data x methods x grid x cases x seeds); at "
+               "most " +
+               std::to_string(kMaxRuns) + " per experiment");
+    }
     // Every combination's options, checked once per data set (presets read the data).
     for (const auto& data_name : e.data) {
       const auto& data = *std::find_if(s.data.begin(), s.data.end(),
@@ -546,6 +570,10 @@ private:
                const std::map<std::string, Source>& sources = {}) const {
     try {
       m_check(command, options, data);
+    } catch (const DataError& err) { // e.g. a data file that is not a dataset
+      throw DataError(where(key, node) + ": " + err.what());
+    } catch (const IoError& err) {
+      throw IoError(where(key, node) + ": " + err.what());
     } catch (const ConfigError& err) {
       const std::string message = err.what();
       const auto dash = message.find("--");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs missing Debian packages, builds with warnings as errors, runs the
-# whole suite (unit, MPI at 1/2/3 ranks, I/O, end-to-end, science, install), builds and tests
-# the kernels-only variant (no MPI, no HDF5), reruns the suite under ASan + UBSan, and checks
-# formatting.
+# whole suite (unit, MPI at 1/2/3 ranks, I/O, end-to-end, studies on the local executor and on
+# a single-node Slurm cluster it starts, the bad-input corpus, science, install), builds and
+# tests the kernels-only variant (no MPI, no HDF5), reruns the suite under ASan + UBSan (with
+# LeakSanitizer), fuzzes the readers and parsers, and checks formatting.
 # Usage: bash scripts/test.sh        (GRPO_BUILD_DIR overrides the build directory "build")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +29,15 @@ cmake -S . -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPO_ENABLE_WERR
 cmake --build "$build-asan" -j"$jobs"
 (cd "$build-asan" && ctest --output-on-failure -j"$jobs" -LE install)
 
+# libFuzzer (clang, ASan + UBSan): the dataset reader, the config checks and the study parser,
+# 60 s each after replaying the regression inputs.
+bash scripts/fuzz.sh "${GRPO_FUZZ_SECONDS:-60}"
+
 # Formatting (clang-format 14, the repository's .clang-format).
 if git -C "$root" rev-parse --git-dir > /dev/null 2>&1; then
   mapfile -t sources < <(git -C "$root" ls-files '*.cpp' '*.hpp')
 else
-  mapfile -t sources < <(find core policies solver io apps tests bench -name '*.[ch]pp' 2>/dev/null)
+  mapfile -t sources < <(find core policies solver io jobs apps fuzz tests bench -name '*.[ch]pp' 2>/dev/null)
 fi
 clang-format --dry-run -Werror "${sources[@]}"
 echo "scripts/test.sh: all tests passed"

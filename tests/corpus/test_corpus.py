@@ -32,7 +32,10 @@ import pytest
 try:
     import tomllib
 except ImportError:  # Python < 3.11
-    tomllib = None
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "cases.toml"
@@ -43,6 +46,7 @@ CASE_KEYS = {"id", "file", "command", "args", "extra_args", "code", "expect", "m
              "copy_as", "extra", "timeout", "needs_memory_limit", "note"}
 
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import make_datasets  # noqa: E402  (the builder of the HDF5 cases, next to this file)
 
 _ENV_DEFAULTS = {
@@ -151,13 +155,27 @@ def _report_counts(request):
 # Running grpo
 
 
-def _memory_limit_bytes() -> int:
-    return int(os.environ.get("GRPO_CORPUS_MEMORY_LIMIT_MB", "4096")) * (1 << 20)
+#: The address-space cap of each run, in bytes (0: none); set by the grpo_bin fixture.
+_LIMITS = {"address_space": 0}
+
+
+def _memory_limit_bytes(binary: str) -> int:
+    """GRPO_CORPUS_MEMORY_LIMIT_MB (default 4096) MiB, or 0 (no cap) when so set or when the
+    binary is built with a sanitizer (they reserve terabytes of address space)."""
+    limit = int(os.environ.get("GRPO_CORPUS_MEMORY_LIMIT_MB", "4096")) * (1 << 20)
+    try:
+        data = Path(binary).read_bytes()
+    except OSError:
+        return limit
+    if any(marker in data for marker in (b"__asan_init", b"__tsan_init", b"__msan_init")):
+        return 0
+    return limit
 
 
 def _limits():
+    """In the child before exec: no core files, and the address-space cap."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    limit = _memory_limit_bytes()
+    limit = _LIMITS["address_space"]
     if limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
@@ -221,6 +239,7 @@ def grpo_bin() -> str:
         pytest.skip("GRPO_BIN is not set (the grpo executable to test)")
     if not os.access(path, os.X_OK):
         pytest.fail(f"GRPO_BIN={path} is not an executable file")
+    _LIMITS["address_space"] = _memory_limit_bytes(path)
     return os.path.abspath(path)
 
 
@@ -270,8 +289,9 @@ def _copy(source: Path, target: Path) -> None:
 
 def _run_case(case: Case, built: Dict[str, Path], grpo_bin: str, tmp_path: Path,
               prefix: List[str]) -> None:
-    if case.needs_memory_limit and _memory_limit_bytes() <= 0:
-        pytest.skip("needs GRPO_CORPUS_MEMORY_LIMIT_MB > 0 (it would exhaust this machine)")
+    if case.needs_memory_limit and _LIMITS["address_space"] <= 0:
+        pytest.skip("needs the address-space cap (GRPO_CORPUS_MEMORY_LIMIT_MB > 0, no "
+                    "sanitizer): without it the case would exhaust this machine's memory")
     work = tmp_path / "work"
     work.mkdir()
     _copy(_source(case.file, built), work / case.local_name)

@@ -617,10 +617,14 @@ TEST(SyntheticBandit, ValidateNamesTheOffendingOption) {
     cases[c].edit(spec);
     expect_config_error([&] { spec.validate(); }, cases[c].parts);
   }
-  // Accepted edge cases: empty val/test, a val group without samples, one group, A = 2.
+  // A validation group without pairs is refused (the reader requires every group in val).
+  BanditSpec no_val_group;
+  no_val_group.val.size = 1;
+  expect_config_error([&] { no_val_group.validate(); }, {"--val-size", "group 1 gets 0"});
+  // Accepted edge cases: empty val/test, a test group without samples, one group, A = 2.
   BanditSpec ok;
-  ok.val.size = 1;
-  ok.test.size = 0;
+  ok.val.size = 0;
+  ok.test.size = 1;
   EXPECT_NO_THROW(ok.validate());
   ok.num_groups = 1;
   ok.num_actions = 2;
