@@ -257,18 +257,22 @@ TrainSetup resolve(const ParsedOptions& p,
   return s;
 }
 
+/// --theta-init names a trace file (.h5, .hdf5) rather than listing values.
+bool theta_init_is_file(const std::string& v) {
+  const auto ends_with = [&](const std::string& suffix) {
+    return v.size() > suffix.size() &&
+           v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".h5") || ends_with(".hdf5");
+}
+
 /// theta_0 from --theta-init: a list, or the theta_final of a trace file.
 std::vector<double> initial_theta(const TrainSetup& s, int dim) {
   if (s.theta_init.empty()) {
     return solver::MinimaxSolver::initial_theta(s.config, dim);
   }
   const auto& v = s.theta_init;
-  const auto ends_with = [&](const std::string& suffix) {
-    return v.size() > suffix.size() &&
-           v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  const bool is_file = ends_with(".h5") || ends_with(".hdf5");
-  if (!is_file) {
+  if (!theta_init_is_file(v)) {
     auto theta = parse_list("theta-init", v);
     if (static_cast<int>(theta.size()) != dim) {
       throw ConfigError("option --theta-init: " + std::to_string(theta.size()) +
@@ -456,12 +460,7 @@ void check_train_options(const std::vector<std::string>& args, const io::Dataset
     group_sizes.push_back(offsets[g + 1] - offsets[g]);
   }
   setup.config.validate(group_sizes);
-  const auto& v = setup.theta_init;
-  const auto ends_with = [&](const std::string& suffix) {
-    return v.size() > suffix.size() &&
-           v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (!v.empty() && !ends_with(".h5") && !ends_with(".hdf5")) {
+  if (!setup.theta_init.empty() && !theta_init_is_file(setup.theta_init)) {
     initial_theta(setup, data.feature_dim); // a list: its values and length (a file: at run time)
   }
 }

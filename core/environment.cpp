@@ -4,6 +4,8 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <unistd.h>
+
 #if GRPO_ENABLE_MPI
 #include <mpi.h>
 #endif
@@ -82,6 +84,12 @@ std::vector<std::string> kokkos_arguments(int argc, const char* const* argv) {
     }
   }
   return out;
+}
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 1e12;
 }
 
 } // namespace grpo::core

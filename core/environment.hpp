@@ -37,6 +37,9 @@ private:
   bool m_kokkos_started = false;
 };
 
+/// Bytes of physical memory of this machine (1e12 when the system does not say).
+double physical_memory_bytes();
+
 /// Only the `--kokkos-*` arguments of a command line (what Kokkos may see).
 std::vector<std::string> kokkos_arguments(int argc, const char* const* argv);
 

@@ -1,5 +1,6 @@
 #include "io/dataset.hpp"
 
+#include "core/environment.hpp"
 #include "core/error.hpp"
 #include "solver/group_partition.hpp"
 
@@ -137,9 +138,7 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
   // Refuse shares that cannot fit in this machine's memory before allocating (an over-committed
   // allocation would be killed later instead of failing).
   const double need = static_cast<double>(rows) * d * sizeof(float);
-  const double physical =
-      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  bool allocated = physical <= 0 || need < physical;
+  bool allocated = need < core::physical_memory_bytes();
   try {
     if (allocated) {
       split.z = Kokkos::View<float**, MemSpace>(
@@ -294,9 +293,7 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
       bytes *= static_cast<double>(dim);
     }
     const int ranks = comm != nullptr ? comm->size() : 1;
-    const long pages = sysconf(_SC_PHYS_PAGES);
-    const long page = sysconf(_SC_PAGESIZE);
-    const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
+    const double memory = core::physical_memory_bytes();
     if (features.dims[2] > (1ULL << 24) || bytes / ranks > memory) {
       bad(path, "env/action_features",
           "has shape " + shape_string(features.dims) + ": " + format_double(bytes / gib) +

@@ -1,6 +1,7 @@
 #include "io/hdf5.hpp"
 
 #include "core/config.hpp"
+#include "core/environment.hpp"
 #include "core/error.hpp"
 
 #include <filesystem>
@@ -310,9 +311,7 @@ hsize_t checked_elements(const std::string& path, const std::string& name, const
     throw DataError("'" + path + "': dataset '" + name + "' holds " + class_name(i.type_class) +
                     " values, expected numbers");
   }
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
+  const double memory = core::physical_memory_bytes();
   hsize_t n = 1;
   double bytes = static_cast<double>(element_bytes);
   for (auto d : i.dims) {

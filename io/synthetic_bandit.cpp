@@ -1,5 +1,6 @@
 #include "io/synthetic_bandit.hpp"
 
+#include "core/environment.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "solver/losses.hpp"
@@ -301,9 +302,7 @@ void BanditSpec::validate() const {
     }
   }
   // The generator holds one rank's rows, and the evaluation environment, in memory.
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 1e12;
+  const double memory = core::physical_memory_bytes();
   const double d = 2.0 * state_dim;
   const double row_bytes = 2.0 * (2.0 * d * 4.0 + 8.0 * state_dim + 24.0 + 16.0);
   const double gib = static_cast<double>(1ULL << 30);

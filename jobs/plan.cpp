@@ -36,17 +36,8 @@ const char* task_kind_name(TaskKind kind) {
 }
 
 const char* Task::layer() const {
-  switch (kind) {
-  case TaskKind::Generate:
-    return "data";
-  case TaskKind::Train:
-    return "train";
-  case TaskKind::Aggregate:
-    return "aggregate";
-  case TaskKind::Report:
-    return "report";
-  }
-  return "?";
+  // Every kind is its own layer, under its own name, except generation: the data layer.
+  return kind == TaskKind::Generate ? "data" : task_kind_name(kind);
 }
 
 const char* task_state_name(TaskState state) {
@@ -77,20 +68,6 @@ std::string Plan::path(const std::string& relative) const {
     return relative;
   }
   return (fs::path(directory) / relative).string();
-}
-
-bool is_safe_id(const std::string& id) {
-  if (id.empty() || id.size() > 200) {
-    return false;
-  }
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    const char c = id[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 bool is_safe_relative(const std::string& path) {

@@ -62,8 +62,6 @@ struct Plan {
   std::string path(const std::string& relative) const; ///< inside the study directory
 };
 
-/// Task ids: what is_safe_name allows, up to 200 characters (they name files in the study).
-bool is_safe_id(const std::string& id);
 /// A relative path of safe components (no "..", not absolute): outputs stay in the study.
 bool is_safe_relative(const std::string& path);
 

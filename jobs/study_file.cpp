@@ -15,12 +15,12 @@ namespace grpo::jobs {
 
 namespace fs = std::filesystem;
 
-bool is_safe_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) {
+bool is_safe_id(const std::string& id) {
+  if (id.empty() || id.size() > 200) {
     return false;
   }
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
       return false;
@@ -28,6 +28,8 @@ bool is_safe_name(const std::string& name) {
   }
   return true;
 }
+
+bool is_safe_name(const std::string& name) { return name.size() <= 64 && is_safe_id(name); }
 
 namespace {
 

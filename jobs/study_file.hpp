@@ -72,5 +72,7 @@ StudySpec parse_study_file(const std::string& path, const std::string& cwd,
 
 /// True for names usable in task ids and file names: [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
 bool is_safe_name(const std::string& name);
+/// Task ids: the same characters, up to 200 of them (they name files in the study).
+bool is_safe_id(const std::string& id);
 
 } // namespace grpo::jobs

@@ -17,13 +17,7 @@ namespace {
 
 using namespace grpo;
 
-solver::Communicator self_communicator() {
-#if GRPO_ENABLE_MPI
-  return solver::Communicator(MPI_COMM_SELF);
-#else
-  return solver::Communicator();
-#endif
-}
+using test::self_communicator;
 
 std::vector<index_t> sizes_of(const test::HostData& d) {
   std::vector<index_t> s;

@@ -13,13 +13,7 @@ namespace {
 using namespace grpo;
 using solver::Method;
 
-solver::Communicator self_communicator() {
-#if GRPO_ENABLE_MPI
-  return solver::Communicator(MPI_COMM_SELF);
-#else
-  return solver::Communicator();
-#endif
-}
+using test::self_communicator;
 
 struct Case {
   const char* name;

@@ -1,6 +1,7 @@
 // Small host datasets for solver tests, and their conversion into (rank-local) splits.
 #pragma once
 
+#include "core/config.hpp"
 #include "core/rng.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/communicator.hpp"
@@ -11,6 +12,15 @@
 #include <vector>
 
 namespace grpo::test {
+
+/// A one-rank communicator, whatever the number of ranks the test runs on.
+inline solver::Communicator self_communicator() {
+#if GRPO_ENABLE_MPI
+  return solver::Communicator(MPI_COMM_SELF);
+#else
+  return solver::Communicator();
+#endif
+}
 
 struct HostData {
   int dim = 0;
