@@ -20,7 +20,6 @@ case that starts passing fails, so that its xfail gets removed).
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+from sessions import kill_session
 
 try:
     import tomllib
@@ -223,7 +223,7 @@ def _run(command: List[str], cwd: Path, timeout: float) -> Result:
         stdout, stderr = proc.communicate(timeout=timeout)
         return Result(command, proc.returncode, stdout, stderr)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_session(proc.pid)
         stdout, stderr = proc.communicate()
         return Result(command, None, stdout, stderr)
 

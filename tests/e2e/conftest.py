@@ -13,13 +13,13 @@ Run by hand (Debian's Python has h5py, numpy and pytest):
 
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
+from sessions import kill_session
 
 #: Wall-clock limit of one grpo (or mpiexec) run: a run past it is a hang.
 TIMEOUT_S = 60
@@ -104,14 +104,14 @@ class GrpoRunner:
     def __call__(self, *args, cwd: Path, ranks: int = 1, timeout: float = TIMEOUT_S) -> Result:
         command = self._prefix(ranks) + [self.binary] + [str(a) for a in args]
         # A new session, so that a hang is ended with every process it started (the mpiexec
-        # ranks included), by the process group id of this very run.
+        # ranks, in process groups of their own, included): see tests/support/sessions.py.
         proc = subprocess.Popen(command, cwd=str(cwd), env=_environment(), text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)
             stdout, stderr = proc.communicate()
             pytest.fail(f"hang: no exit within {timeout} s\ncommand: {' '.join(command)}\n"
                         f"--- stdout ---\n{stdout}--- stderr ---\n{stderr}")

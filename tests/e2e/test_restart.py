@@ -2,13 +2,13 @@
 equals the uninterrupted run bit for bit (every trace dataset but wall_seconds); a numerical
 fault leaves the last good checkpoint intact; a checkpoint of another run is refused."""
 import os
-import signal
 import subprocess
 import time
 
 import h5py
 import numpy as np
 import pytest
+from sessions import kill_session
 
 GRPO = os.environ.get("GRPO_BIN")
 MPIEXEC = os.environ.get("GRPO_MPIEXEC")
@@ -63,7 +63,7 @@ def test_killed_run_resumes_bit_for_bit(dataset, tmp_path, ranks):
     while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before its first checkpoint: make it longer"
-    os.killpg(proc.pid, signal.SIGKILL)  # mpirun and both ranks at once
+    kill_session(proc.pid)  # mpirun and both ranks at once, as a node failure would
     proc.wait()
     with h5py.File(checkpoint, "r") as f:
         done = int(f.attrs["iteration"])
@@ -101,7 +101,7 @@ def test_resume_refuses_other_options_and_other_data(dataset, tmp_path):
     proc = subprocess.Popen(command(args), start_new_session=True)
     while not os.path.exists(f"{trace}.ckpt") and proc.poll() is None:
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_session(proc.pid)
     proc.wait()
     if not os.path.exists(f"{trace}.ckpt"):
         pytest.skip("the run finished before it could be killed")
