@@ -22,8 +22,9 @@ Columns, in this order:
   group *index*: ``val_loss[0]``, ``alpha[1]``, ...; the group names are in
   ``Trace.group_names`` and ``Study.group_names``.
 
-End-of-run arrays (``theta_final``, ``alpha_avg``, ... : names ending in ``_final`` or ``_avg``)
-are not record columns even when their length happens to equal R; the parameter trajectory
+End-of-run arrays (``theta_final``, ``alpha_avg``, ... : names ending in ``_final`` or ``_avg``;
+the metrics after the SFT stage of an MLP run: names starting with ``sft_``) are not record
+columns even when their length happens to equal R; the parameter trajectory
 ``theta`` [R, P] is left out unless asked for (``theta=True``: columns ``theta[0]`` ...).
 
 Traces are opened read-only without HDF5 file locking, so a study can be read while its jobs
@@ -51,6 +52,8 @@ IDENTITY = ("experiment", "data", "method", "seed", "task", "cell", "trace")
 
 #: Suffixes of the datasets written once at the end of a run (not one value per record).
 END_OF_RUN_SUFFIXES = ("_final", "_avg")
+#: Prefixes of such datasets: the model after the SFT stage (``grpo train --policy mlp``).
+END_OF_RUN_PREFIXES = ("sft_",)
 
 
 class StudyError(Exception):
@@ -147,7 +150,9 @@ def _read_records(file: h5py.File, records: int, theta: bool) -> pd.DataFrame:
             continue
         if obj.ndim not in (1, 2) or obj.shape[0] != records:
             continue
-        if name.endswith(END_OF_RUN_SUFFIXES) or (name == "theta" and not theta):
+        if name.endswith(END_OF_RUN_SUFFIXES) or name.startswith(END_OF_RUN_PREFIXES):
+            continue
+        if name == "theta" and not theta:
             continue
         values = obj[()]
         if values.ndim == 1:

@@ -44,6 +44,9 @@ GRID_METRICS = {
     "worst_val_loss": "Final worst-group validation loss",
     "max_reward_error": "Final max reward error",
     "gap": "Final certified duality gap (averaged iterates)",
+    # MLP runs (grpo train --policy mlp) on data with a test split
+    "worst_test_loss": "Final worst-group test loss",
+    "worst_test_reward_accuracy": "Final worst-group test reward accuracy",
 }
 
 #: Certified gaps plotted against the iteration: column, legend suffix, line style.

@@ -35,8 +35,11 @@ std::string describe_dataset(const std::string& path) {
     for (int g = 0; g < s.num_groups() && g < 16; ++g) {
       o << (g ? "/" : "") << split.offsets[g + 1] - split.offsets[g];
     }
-    o << (s.num_groups() > 16 ? "/..." : "") << ")" << (split.has_ref ? ", ref_logratio" : "")
-      << "\n";
+    o << (s.num_groups() > 16 ? "/..." : "") << ")" << (split.has_ref ? ", ref_logratio" : "");
+    if (split.has_options) {
+      o << ", options (" << split.option_rows << " option rows)";
+    }
+    o << "\n";
   }
   o << "  groups: ";
   for (int g = 0; g < s.num_groups() && g < 16; ++g) {
@@ -47,7 +50,7 @@ std::string describe_dataset(const std::string& path) {
     o << "  env: " << s.env_states << " evaluation states x " << s.env_actions
       << " actions (reward error and KL available)\n";
   }
-  for (const char* key : {"preset", "feature_type"}) {
+  for (const char* key : {"preset", "feature_type", "input", "countries", "pairs"}) {
     if (const auto it = s.attributes.find(key); it != s.attributes.end()) {
       o << "  " << key << ": " << it->second << "\n";
     }

@@ -4,6 +4,7 @@
 #include "apps/commands.hpp"
 #include "apps/options.hpp"
 #include "core/error.hpp"
+#include "io/globalopinionqa.hpp"
 #include "jobs/executors.hpp"
 #include "jobs/plan.hpp"
 #include "jobs/process.hpp"
@@ -46,15 +47,49 @@ const char* kStudyUsage =
     "Exit codes: 0 done, 1 some task failed (or, for status, not everything is done),\n"
     "2 configuration, 3 data, 4 I/O, 70 internal.\n\n";
 
+/// The metadata a converted dataset will have: what io::inspect_dataset would read from the
+/// file `grpo convert` writes (schema 1.1: every split with its options; an empty test split is
+/// not written).
+io::DatasetSummary opinion_summary(const io::OpinionDataset& data, const io::OpinionSpec& spec,
+                                   const std::string& input, const std::string& path) {
+  io::DatasetSummary s;
+  s.path = path;
+  s.schema_version = io::kDatasetSchemaVersion;
+  const io::DatasetHeader header = io::opinion_header(data, spec, input, "");
+  s.source = header.source;
+  s.feature_dim = data.dim;
+  s.group_names = data.groups;
+  s.attributes = {header.text_attributes.begin(), header.text_attributes.end()};
+  s.attributes["source"] = header.source;
+  const std::pair<const char*, const io::OpinionSplit*> splits[3] = {
+      {"train", &data.train}, {"val", &data.val}, {"test", &data.test}};
+  for (const auto& [name, split] : splits) {
+    if (split->rows() > 0) {
+      io::SplitInfo info;
+      info.name = name;
+      info.offsets = split->offsets;
+      info.has_options = true;
+      info.option_rows = split->option_rows();
+      s.splits.push_back(std::move(info));
+    }
+  }
+  return s;
+}
+
 /// The OptionCheck the study parser uses: every run's options through the same parsers as
-/// `grpo generate` / `grpo train`, with the data set's metadata (a generated one's is known
-/// from its options, an existing file is inspected).
+/// `grpo generate` / `grpo convert` / `grpo train`, with the data set's metadata (a generated
+/// one's is known from its options, a converted one's from converting its input in memory, an
+/// existing file is inspected).
 class RunChecker {
 public:
   void operator()(const std::string& command, const jobs::OptionList& options,
                   const jobs::DataSpec* data) {
     if (command == "generate") {
       check_generate_options(words(options, {"--out=/nonexistent/grpo-study-check.h5"}));
+      return;
+    }
+    if (command == "convert") {
+      convert(options, *data);
       return;
     }
     check_train_options(words(options, {"--dataset=/nonexistent/grpo-study-check-in.h5",
@@ -70,8 +105,29 @@ private:
     }
     return head;
   }
+  /// Checks the options, then converts the input in memory (nothing is written) and keeps the
+  /// metadata of the result for the checks of the training runs on it.
+  void convert(const jobs::OptionList& options, const jobs::DataSpec& d) {
+    const io::OpinionSpec spec = check_convert_options(
+        d.convert_source, words(options, {"--out=/nonexistent/grpo-study-check.h5"}));
+    std::string input;
+    for (const auto& [k, v] : options) {
+      if (k == "input") {
+        input = v;
+      }
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(input, ec)) {
+      throw ConfigError("option --input: no such file '" + input + "'");
+    }
+    const auto converted = io::convert_opinions(io::read_opinion_records(input), spec, input);
+    m_summaries[d.name] = opinion_summary(converted, spec, input, "data/" + d.name + ".h5");
+  }
   const io::DatasetSummary& summary_of(const jobs::DataSpec& d) {
     auto it = m_summaries.find(d.name);
+    if (it == m_summaries.end() && d.converted()) {
+      throw InternalError("study check: data set '" + d.name + "' was not converted");
+    }
     if (it == m_summaries.end()) {
       io::DatasetSummary s =
           d.generated()

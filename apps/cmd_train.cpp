@@ -1,6 +1,7 @@
 // grpo train: load a dataset, run one method, write an HDF5 trace.
 #include "apps/commands.hpp"
 #include "apps/options.hpp"
+#include "apps/train_common.hpp"
 #include "core/error.hpp"
 #include "core/git_revision.hpp"
 #include "core/kokkos_compat.hpp"
@@ -35,6 +36,7 @@ po::options_description train_options() {
     ("config", text(), "INI file with any of these options (command line wins)")
     ("dataset", text(), "input dataset (HDF5, docs/formats.md) [required]")
     ("out", text(), "output trace (HDF5) [required]")
+    ("policy", text(), "loglinear | mlp (the MLP options below) [loglinear]")
     ("method", text(), "dpo | ipo | is-dpo | is-ipo | gr-dpo | gr-ipo [gr-dpo]")
     ("preset", text(), "hyperparameters of the paper: paper (setting from the dataset), "
                        "paper-even-imbalanced, paper-uneven-balanced, paper-uneven-imbalanced")
@@ -72,6 +74,7 @@ po::options_description train_options() {
      "at every record, verify theta is bit-identical on all ranks [false]")
     ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
   // clang-format on
+  add_mlp_options(o);
   return o;
 }
 
@@ -144,19 +147,9 @@ std::string render_config(const TrainSetup& s) {
 TrainSetup resolve(const ParsedOptions& p,
                    const std::function<const io::DatasetSummary&(const std::string&)>& summary) {
   TrainSetup s;
-  if (!given(p, "dataset")) {
-    throw ConfigError("grpo train: the option '--dataset' is required but missing");
-  }
-  if (!given(p, "out")) {
-    throw ConfigError("grpo train: the option '--out' is required but missing");
-  }
-  s.dataset = get_string(p, "dataset");
-  s.out = get_string(p, "out");
-  std::error_code ec;
-  if (s.out == s.dataset || std::filesystem::equivalent(s.out, s.dataset, ec)) {
-    throw ConfigError("option --out: '" + s.out +
-                      "' is the input dataset; refusing to overwrite it with a trace");
-  }
+  const RunPaths paths = required_paths(p);
+  s.dataset = paths.dataset;
+  s.out = paths.out;
   const solver::Method method =
       given(p, "method") ? solver::parse_method(get_string(p, "method")) : solver::Method::GrDpo;
   auto& c = s.config;
@@ -305,56 +298,6 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim) {
   return theta;
 }
 
-/// Progress on stderr (rank 0): step, worst-group loss, steps/s; at most once a second.
-class Progress {
-public:
-  Progress(bool enabled, index_t total, index_t first = 0, double wall0 = 0.0)
-      : m_enabled(enabled)
-      , m_total(total)
-      , m_first(first)
-      , m_last(wall0)
-      , m_wall0(wall0) {
-    m_tty = isatty(fileno(stderr)) != 0;
-  }
-  void update(const solver::TraceRecord& r) {
-    if (!m_enabled) {
-      return;
-    }
-    const bool last = r.iteration + 1 >= m_total;
-    if (!last && r.wall_seconds - m_last < 1.0 && m_printed) {
-      return;
-    }
-    m_last = r.wall_seconds;
-    m_printed = true;
-    const double elapsed = r.wall_seconds - m_wall0;
-    const double rate =
-        elapsed > 0 ? static_cast<double>(r.iteration + 1 - m_first) / elapsed : 0.0;
-    const bool has_val = !r.val_loss.empty();
-    std::string extra;
-    if (!r.reward_error.empty()) {
-      extra += "  max reward err " + format_double(r.max_reward_error);
-    }
-    if (r.has_gap) {
-      extra += "  gap " + format_double(r.gap_avg.gap);
-    }
-    std::fprintf(stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s",
-                 m_tty ? "\r" : "", static_cast<long long>(r.iteration + 1),
-                 static_cast<long long>(m_total), has_val ? "val" : "train",
-                 has_val ? r.worst_val_loss : r.worst_train_loss, extra.c_str(), rate,
-                 m_tty && !last ? "" : "\n");
-    std::fflush(stderr);
-  }
-
-private:
-  bool m_enabled;
-  index_t m_total;
-  bool m_tty = false;
-  bool m_printed = false;
-  index_t m_first = 0; ///< steps already done when this process started (resumed runs)
-  double m_last = 0.0;
-  double m_wall0 = 0.0;
-};
-
 std::uint64_t theta_hash(const std::vector<double>& theta) {
   std::uint64_t h = 1469598103934665603ULL;
   for (double x : theta) {
@@ -366,6 +309,22 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 }
 
 } // namespace
+
+RunPaths required_paths(const ParsedOptions& p) {
+  if (!given(p, "dataset")) {
+    throw ConfigError("grpo train: the option '--dataset' is required but missing");
+  }
+  if (!given(p, "out")) {
+    throw ConfigError("grpo train: the option '--out' is required but missing");
+  }
+  RunPaths r{get_string(p, "dataset"), get_string(p, "out")};
+  std::error_code ec;
+  if (r.out == r.dataset || std::filesystem::equivalent(r.out, r.dataset, ec)) {
+    throw ConfigError("option --out: '" + r.out +
+                      "' is the input dataset; refusing to overwrite it with a trace");
+  }
+  return r;
+}
 
 /// With --resume: the checkpoint to continue from (validated on rank 0, the verdict shared), or
 /// none when there is no checkpoint yet (the run starts from the beginning).
@@ -452,6 +411,10 @@ std::optional<io::Checkpoint> resume_checkpoint(const TrainSetup& setup,
 
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data) {
   const auto parsed = parse_options("train", train_options(), args);
+  if (naming_config_file(parsed, [&] { return mlp_policy_selected(parsed); })) {
+    check_train_mlp_options(parsed, data);
+    return;
+  }
   const TrainSetup setup =
       resolve(parsed, [&](const std::string&) -> const io::DatasetSummary& { return data; });
   std::vector<index_t> group_sizes;
@@ -476,6 +439,9 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
       << options;
     root_print(env, o.str());
     return 0;
+  }
+  if (naming_config_file(parsed, [&] { return mlp_policy_selected(parsed); })) {
+    return run_train_mlp(env, parsed);
   }
   solver::Communicator comm;
   std::optional<io::DatasetSummary> cached;

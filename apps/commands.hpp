@@ -4,6 +4,7 @@
 
 #include "core/environment.hpp"
 #include "io/dataset.hpp"
+#include "io/globalopinionqa.hpp"
 #include "jobs/study_file.hpp"
 
 #include <string>
@@ -14,6 +15,8 @@ namespace grpo::app {
 int run_generate(core::Environment& env, const std::vector<std::string>& args);
 int run_train(core::Environment& env, const std::vector<std::string>& args);
 int run_info(core::Environment& env, const std::vector<std::string>& args);
+/// `grpo convert SOURCE ...`: real data (globalopinionqa) -> dataset; rank 0 writes the file.
+int run_convert(core::Environment& env, const std::vector<std::string>& args);
 /// `grpo study ...`: runs without MPI (it launches mpirun itself) and without Kokkos.
 int run_study(const std::vector<std::string>& args);
 
@@ -23,6 +26,11 @@ jobs::StudySpec read_study_file(const std::string& file);
 /// Checks the options of a `grpo generate` run (`--name=value` words, --out included) without
 /// running it; returns the metadata the dataset will have (train offsets, preset).
 io::DatasetSummary check_generate_options(const std::vector<std::string>& args);
+/// Checks the options of a `grpo convert SOURCE` run (`--name=value` words, --input and --out
+/// included) with the command's own parser, without reading the input; returns the spec of the
+/// conversion (io::convert_opinions).
+io::OpinionSpec check_convert_options(const std::string& source,
+                                      const std::vector<std::string>& args);
 /// Checks the options of a `grpo train` run on a dataset with metadata `data` without running it.
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data);
 

@@ -24,6 +24,7 @@ const char* kUsage =
     "Group Robust Preference Optimization: minimax DPO/IPO over user groups.\n\n"
     "Commands:\n"
     "  generate   write the synthetic group bandit of the paper as a dataset\n"
+    "  convert    turn real data (globalopinionqa) into a dataset\n"
     "  train      run a method (dpo, ipo, is-dpo, is-ipo, gr-dpo, gr-ipo) and write a trace\n"
     "  info FILE  summarise a dataset or a trace\n"
     "  study      plan, run (locally or on Slurm), follow and report a study (a TOML grid)\n\n"
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
   try {
     if (all.empty()) {
       throw ConfigError(
-          "missing command (expected generate, train, info or study; see grpo --help)");
+          "missing command (expected generate, convert, train, info or study; see grpo --help)");
     }
     if (all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
       app::root_print(env, app::kUsage);
@@ -83,13 +84,17 @@ int main(int argc, char** argv) {
     if (all[0] == "generate") {
       return app::run_generate(env, rest);
     }
+    if (all[0] == "convert") {
+      return app::run_convert(env, rest);
+    }
     if (all[0] == "train") {
       return app::run_train(env, rest);
     }
     if (all[0] == "info") {
       return app::run_info(env, rest);
     }
-    throw ConfigError("unknown command '" + all[0] + "' (expected generate, train, info or study)");
+    throw ConfigError("unknown command '" + all[0] +
+                      "' (expected generate, convert, train, info or study)");
   } catch (const Error& e) {
     return report("error", e.what(), e.exit_code(), e.rank_local());
   } catch (const std::bad_alloc&) {

@@ -4,6 +4,12 @@
 # pointing at a non-existent /usr/lib/include; we repair the imported target with the include
 # directory its own config reports (KokkosCore_INCLUDE_DIRS = /usr/include/trilinos).
 # -DKokkos_ROOT=<prefix> selects any other Kokkos install (OpenMP, CUDA) instead.
+#
+# KokkosKernels (BLAS on Views: the MLP policy's layer products) is looked for too, unless
+# GRPO_ENABLE_KOKKOSKERNELS is OFF; GRPO_KOKKOSKERNELS_TARGET names its imported target when
+# found (a standalone install exports Kokkos::kokkoskernels, Debian's Trilinos package
+# trilinos_kokkoskernels, whose headers live in Kokkos' include directory).
+# -DKokkosKernels_ROOT=<prefix> selects the install that matches a non-default Kokkos.
 find_package(Kokkos REQUIRED)
 if(Kokkos_VERSION VERSION_LESS 3.4)
   message(FATAL_ERROR "grpo needs Kokkos >= 3.4, found ${Kokkos_VERSION}")
@@ -34,3 +40,19 @@ else()
   message(FATAL_ERROR "The Kokkos package found at ${Kokkos_DIR} defines no Kokkos::kokkos target")
 endif()
 
+set(GRPO_KOKKOSKERNELS_TARGET "")
+if(NOT DEFINED GRPO_ENABLE_KOKKOSKERNELS OR GRPO_ENABLE_KOKKOSKERNELS)
+  if(DEFINED KokkosKernels_ROOT OR DEFINED ENV{KokkosKernels_ROOT})
+    find_package(KokkosKernels QUIET)
+  else()
+    # KokkosKernels must be built against the Kokkos found above: look beside it only, so that
+    # a -DKokkos_ROOT install (CUDA, OpenMP) never picks up Debian's Serial-only one.
+    get_filename_component(_grpo_kokkos_cmake_dir "${Kokkos_DIR}" DIRECTORY)
+    find_package(KokkosKernels QUIET NO_DEFAULT_PATH PATHS "${_grpo_kokkos_cmake_dir}")
+  endif()
+  if(TARGET Kokkos::kokkoskernels)
+    set(GRPO_KOKKOSKERNELS_TARGET Kokkos::kokkoskernels)
+  elseif(TARGET trilinos_kokkoskernels)
+    set(GRPO_KOKKOSKERNELS_TARGET trilinos_kokkoskernels)
+  endif()
+endif()

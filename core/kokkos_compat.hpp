@@ -43,8 +43,10 @@ namespace grpo::math {
 #if KOKKOS_VERSION < 40000
 using Kokkos::Experimental::exp;
 using Kokkos::Experimental::log;
+using Kokkos::Experimental::sqrt;
 #else
 using Kokkos::exp;
 using Kokkos::log;
+using Kokkos::sqrt;
 #endif
 } // namespace grpo::math

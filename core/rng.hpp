@@ -18,6 +18,11 @@ enum Stream : std::uint64_t {
   kStreamBatchSlot = 0x6231,
   kStreamBatchRow = 0x6232,
   kStreamData = 0x6431,
+  kStreamMlpInit = 0x6d31,      ///< MLP policy weights, keyed by the flat parameter index
+  kStreamPairOrder = 0x7031,    ///< neural training: the pass over the pairs, keyed by epoch
+  kStreamSftOrder = 0x7331,     ///< SFT stage: the pass over the prompts, keyed by epoch
+  kStreamOpinionSplit = 0x6f31, ///< grpo convert globalopinionqa: the split of the questions
+  kStreamOpinionPairs = 0x6f32, ///< grpo convert globalopinionqa: the rejected options
 };
 
 KOKKOS_INLINE_FUNCTION std::uint64_t mix64(std::uint64_t z) {

@@ -54,6 +54,109 @@ void require_shape(const h5::File& f, const std::string& name, const h5::File::I
   }
 }
 
+void require_integer(const h5::File& f, const std::string& name, const h5::File::Info& info,
+                     const char* expected) {
+  if (info.type_class != H5T_INTEGER) {
+    bad(f.path(), name,
+        std::string("has element type ") + class_text(info.type_class) + ", expected " + expected);
+  }
+}
+
+/// Rows read per collective call: bounds the host staging (2 x 64 Ki x d floats).
+constexpr index_t kLoadBlockRows = index_t{1} << 16;
+
+/// The schema 1.1 option datasets of a split, in the order they are checked.
+constexpr const char* kOptionDatasets[4] = {"option_offsets", "options", "chosen_option",
+                                            "rejected_option"};
+
+/// Validates the option datasets of a split (all or none; types, shapes, offsets starting at 0
+/// and growing by at least 2 per pair, positions in range and distinct), reading the integer
+/// datasets in blocks so that memory stays bounded. Sets has_options and option_rows.
+void inspect_options(const h5::File& f, SplitInfo& s, int d) {
+  int present = 0;
+  std::string missing;
+  for (const char* name : kOptionDatasets) {
+    const std::string full = s.name + "/" + name;
+    if (f.exists(full)) {
+      ++present;
+    } else if (missing.empty()) {
+      missing = full;
+    }
+  }
+  if (present == 0) {
+    return;
+  }
+  if (present < 4) {
+    bad(f.path(), missing,
+        "is missing (option_offsets, options, chosen_option and rejected_option come together)");
+  }
+  const index_t n = s.offsets.back();
+  const std::string off_name = s.name + "/option_offsets";
+  const auto off_info = f.info(off_name);
+  require_integer(f, off_name, off_info, "int64");
+  require_shape(f, off_name, off_info, {static_cast<hsize_t>(n) + 1});
+  const std::string chosen_name = s.name + "/chosen_option";
+  const std::string rejected_name = s.name + "/rejected_option";
+  for (const auto& name : {chosen_name, rejected_name}) {
+    const auto info = f.info(name);
+    require_integer(f, name, info, "int32");
+    require_shape(f, name, info, {static_cast<hsize_t>(n)});
+  }
+  const index_t block = std::min<index_t>(kLoadBlockRows, std::max<index_t>(n, 1));
+  std::vector<std::int64_t> off(static_cast<std::size_t>(block + 1));
+  std::vector<std::int64_t> chosen(static_cast<std::size_t>(block));
+  std::vector<std::int64_t> rejected(static_cast<std::size_t>(block));
+  const auto entry = [](const char* name, index_t i, std::int64_t value) {
+    return std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(value);
+  };
+  const auto check_position = [&](const std::string& name, const char* field, index_t i,
+                                  std::int64_t value, std::int64_t count) {
+    if (value < 0 || value >= count) {
+      bad(f.path(), name,
+          entry(field, i, value) + " is out of range [0, " + std::to_string(count) + ") (pair " +
+              std::to_string(i) + " has " + std::to_string(count) + " options)");
+    }
+  };
+  index_t m = 0; // option_offsets[N]
+  for (index_t lo = 0;; lo += block) {
+    const index_t hi = std::min(lo + block, n);
+    f.read_rows(off_name, lo, hi + 1, off.data());
+    if (lo == 0 && off[0] != 0) {
+      bad(f.path(), off_name, entry("option_offsets", 0, off[0]) + ", expected 0");
+    }
+    f.read_rows(chosen_name, lo, hi, chosen.data());
+    f.read_rows(rejected_name, lo, hi, rejected.data());
+    for (index_t i = lo; i < hi; ++i) {
+      const auto k = static_cast<std::size_t>(i - lo);
+      // off[k] >= 0 here (checked from option_offsets[0] = 0 up), so the difference is exact.
+      if (off[k + 1] < off[k] || off[k + 1] - off[k] < 2) {
+        bad(f.path(), off_name,
+            entry("option_offsets", i + 1, off[k + 1]) + " < option_offsets[" + std::to_string(i) +
+                "] + 2 (" + entry("option_offsets", i, off[k]) + "; pair " + std::to_string(i) +
+                " needs at least 2 options)");
+      }
+      const std::int64_t count = off[k + 1] - off[k];
+      check_position(chosen_name, "chosen_option", i, chosen[k], count);
+      check_position(rejected_name, "rejected_option", i, rejected[k], count);
+      if (chosen[k] == rejected[k]) {
+        bad(f.path(), rejected_name,
+            entry("rejected_option", i, rejected[k]) +
+                " equals chosen_option (the two responses of a pair must differ)");
+      }
+    }
+    m = off[static_cast<std::size_t>(hi - lo)];
+    if (hi >= n) {
+      break;
+    }
+  }
+  const std::string options_name = s.name + "/options";
+  const auto info = f.info(options_name);
+  require_float(f, options_name, info);
+  require_shape(f, options_name, info, {static_cast<hsize_t>(m), static_cast<hsize_t>(d)});
+  s.has_options = true;
+  s.option_rows = m;
+}
+
 int schema_major(const std::string& version) {
   const auto dot = version.find('.');
   const std::string major = version.substr(0, dot);
@@ -100,6 +203,7 @@ SplitInfo inspect_split(const h5::File& f, const std::string& split, int k, int 
     require_shape(f, ref, info, {n});
     s.has_ref = true;
   }
+  inspect_options(f, s, d);
   return s;
 }
 
@@ -114,20 +218,61 @@ index_t first_bad_row(const float* values, std::size_t count, index_t row_begin,
   return none;
 }
 
-/// Rows read per collective call: bounds the host staging (2 x 64 Ki x d floats).
-constexpr index_t kLoadBlockRows = index_t{1} << 16;
+/// This rank's option rows of a split (schema 1.1): the local option offsets (rebased to 0), the
+/// positions of y_w and y_l, and the option features, read in blocks of option rows. Every rank
+/// makes the same number of collective reads; every value is checked for NaN/Inf.
+struct LocalOptions {
+  std::vector<std::int64_t> offsets; ///< rows + 1 global offsets
+  std::vector<std::int32_t> chosen;
+  std::vector<std::int32_t> rejected;
+  index_t first = 0; ///< first global option row held here
+  index_t rows = 0;  ///< option rows held here
+};
+
+LocalOptions read_local_options(const h5::File& f, const SplitInfo& info, index_t begin,
+                                index_t end, const solver::Communicator& comm) {
+  LocalOptions o;
+  const auto rows = static_cast<std::size_t>(end - begin);
+  o.offsets.resize(rows + 1);
+  o.chosen.resize(std::max<std::size_t>(rows, 1));
+  o.rejected.resize(std::max<std::size_t>(rows, 1));
+  f.read_rows(info.name + "/option_offsets", begin, end + 1, o.offsets.data());
+  f.read_rows(info.name + "/chosen_option", begin, end, o.chosen.data());
+  f.read_rows(info.name + "/rejected_option", begin, end, o.rejected.data());
+  // inspect_dataset validated these; a file changed since must not index out of bounds.
+  bool consistent = o.offsets.front() >= 0 && o.offsets.back() <= info.option_rows;
+  for (std::size_t i = 0; consistent && i < rows; ++i) {
+    const std::int64_t count = o.offsets[i + 1] - o.offsets[i];
+    consistent = count >= 2 && o.chosen[i] >= 0 && o.chosen[i] < count && o.rejected[i] >= 0 &&
+                 o.rejected[i] < count && o.chosen[i] != o.rejected[i];
+  }
+  if (comm.any(!consistent)) {
+    bad(f.path(), info.name + "/option_offsets",
+        "differs from what was inspected (was the file changed while it was read?)");
+  }
+  o.first = o.offsets.front();
+  o.rows = o.offsets.back() - o.first;
+  return o;
+}
 
 /// Streams this rank's rows of a split in blocks: chosen and rejected rows are read into two
 /// block buffers and their difference goes straight into the device View of z, so peak memory is
 /// z itself plus the blocks (not 3 x the share). Every rank makes the same number of collective
-/// reads (some possibly empty); every value is checked for NaN/Inf.
+/// reads (some possibly empty); every value is checked for NaN/Inf. On request the pair features
+/// are kept too, and the option datasets are read (options first, so that each pair's chosen
+/// and rejected rows can be checked against the options they point at).
 policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, int d,
-                                     const solver::Communicator& comm) {
+                                     const solver::Communicator& comm, const LoadOptions& request) {
   const solver::GroupPartition partition(info.offsets, comm.size());
   const int r = comm.rank();
   const index_t begin = partition.rank_begin(r);
   const index_t end = partition.rank_end(r);
   const index_t rows = end - begin;
+  if (request.options && !info.has_options) {
+    bad(f.path(), "split '" + info.name + "'",
+        "has no option datasets (option_offsets, options, chosen_option, rejected_option: "
+        "dataset schema 1.1), but the options of every pair were requested");
+  }
 
   policies::PreferenceSplit split;
   split.name = info.name;
@@ -135,16 +280,35 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
   split.offsets = info.offsets;
   split.global_begin = begin;
   split.pieces = partition.pieces(r);
+  LocalOptions opts;
+  if (request.options) {
+    opts = read_local_options(f, info, begin, end, comm);
+  }
   // Refuse shares that cannot fit in this machine's memory before allocating (an over-committed
   // allocation would be killed later instead of failing).
-  const double need = static_cast<double>(rows) * d * sizeof(float);
+  const double row_floats = request.pair_features ? 3.0 : 1.0;
+  const double need =
+      (static_cast<double>(rows) * row_floats + static_cast<double>(opts.rows)) * d * sizeof(float);
   bool allocated = need < core::physical_memory_bytes();
+  const std::string label = "grpo::data::" + info.name + "::";
+  const auto matrix = [&](const char* name, index_t n) {
+    return Kokkos::View<float**, MemSpace>(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, label + name), n, d);
+  };
   try {
     if (allocated) {
-      split.z = Kokkos::View<float**, MemSpace>(
-          Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::data::" + info.name + "::z"), rows,
-          d);
-      split.ref_logratio = View1<float>("grpo::data::" + info.name + "::ref_logratio", rows);
+      split.z = matrix("z", rows);
+      split.ref_logratio = View1<float>(label + "ref_logratio", rows);
+      if (request.pair_features) {
+        split.chosen = matrix("chosen", rows);
+        split.rejected = matrix("rejected", rows);
+      }
+      if (request.options) {
+        split.options = matrix("options", opts.rows);
+        split.option_offsets = View1<index_t>(label + "option_offsets", rows + 1);
+        split.chosen_option = View1<int>(label + "chosen_option", rows);
+        split.rejected_option = View1<int>(label + "rejected_option", rows);
+      }
     }
   } catch (const std::exception&) { // std::bad_alloc, or Kokkos' allocation failure
     allocated = false;
@@ -155,6 +319,45 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
             " features; a rank's share does not fit in memory (use more ranks)");
   }
 
+  constexpr index_t none = std::numeric_limits<index_t>::max();
+  // Option rows: read first (blocks of option rows), checked for NaN/Inf.
+  index_t bad_option_row = none;
+  auto options_host = Kokkos::create_mirror_view(split.options);
+  if (request.options) {
+    const index_t block = std::min<index_t>(kLoadBlockRows, std::max<index_t>(opts.rows, 1));
+    const index_t blocks = comm.allreduce_max((opts.rows + kLoadBlockRows - 1) / kLoadBlockRows);
+    std::vector<float> buffer(static_cast<std::size_t>(block * d));
+    const index_t opt_end = opts.first + opts.rows;
+    for (index_t b = 0; b < blocks; ++b) {
+      const index_t lo = std::min(opts.first + b * kLoadBlockRows, opt_end);
+      const index_t hi = std::min(lo + kLoadBlockRows, opt_end);
+      const auto n = static_cast<std::size_t>(hi - lo);
+      f.read_rows(info.name + "/options", lo, hi, buffer.data());
+      bad_option_row = std::min(bad_option_row, first_bad_row(buffer.data(), n * d, lo, d, none));
+      for (std::size_t i = 0; i < n; ++i) {
+        const index_t local = lo - opts.first + static_cast<index_t>(i);
+        for (int j = 0; j < d; ++j) {
+          options_host(local, j) = buffer[i * d + j];
+        }
+      }
+    }
+    auto off_host = Kokkos::create_mirror_view(split.option_offsets);
+    auto chosen_host = Kokkos::create_mirror_view(split.chosen_option);
+    auto rejected_host = Kokkos::create_mirror_view(split.rejected_option);
+    for (index_t i = 0; i <= rows; ++i) {
+      off_host(i) = opts.offsets[static_cast<std::size_t>(i)] - opts.first;
+    }
+    for (index_t i = 0; i < rows; ++i) {
+      chosen_host(i) = opts.chosen[static_cast<std::size_t>(i)];
+      rejected_host(i) = opts.rejected[static_cast<std::size_t>(i)];
+    }
+    Kokkos::deep_copy(split.options, options_host);
+    Kokkos::deep_copy(split.option_offsets, off_host);
+    Kokkos::deep_copy(split.chosen_option, chosen_host);
+    Kokkos::deep_copy(split.rejected_option, rejected_host);
+    split.options_loaded = true;
+  }
+
   const index_t block = std::min<index_t>(kLoadBlockRows, std::max<index_t>(rows, 1));
   const index_t blocks = comm.allreduce_max((rows + kLoadBlockRows - 1) / kLoadBlockRows);
   std::vector<float> chosen(static_cast<std::size_t>(block * d));
@@ -162,8 +365,10 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
   std::vector<float> ref(static_cast<std::size_t>(block));
   auto z_host = Kokkos::create_mirror_view(split.z); // the View itself when it lives on the host
   auto ref_host = Kokkos::create_mirror_view(split.ref_logratio);
-  constexpr index_t none = std::numeric_limits<index_t>::max();
-  index_t bad_rows[4] = {none, none, none, none}; // chosen, rejected, ref, chosen - rejected
+  auto chosen_host = Kokkos::create_mirror_view(split.chosen);
+  auto rejected_host = Kokkos::create_mirror_view(split.rejected);
+  // chosen, rejected, ref, chosen - rejected, chosen != its option, rejected != its option
+  index_t bad_rows[6] = {none, none, none, none, none, none};
   for (index_t b = 0; b < blocks; ++b) {
     const index_t lo = std::min(begin + b * kLoadBlockRows, end);
     const index_t hi = std::min(lo + kLoadBlockRows, end);
@@ -191,6 +396,26 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
         z_host(local, j) = value;
       }
       ref_host(local) = ref[i];
+      if (request.pair_features) {
+        for (int j = 0; j < d; ++j) {
+          chosen_host(local, j) = chosen[i * d + j];
+          rejected_host(local, j) = rejected[i * d + j];
+        }
+      }
+      if (request.options) {
+        const auto p = static_cast<std::size_t>(local);
+        const index_t first = opts.offsets[p] - opts.first;
+        const index_t c = first + opts.chosen[p];
+        const index_t w = first + opts.rejected[p];
+        for (int j = 0; j < d; ++j) {
+          if (options_host(c, j) != chosen[i * d + j] && bad_rows[4] == none) {
+            bad_rows[4] = lo + static_cast<index_t>(i);
+          }
+          if (options_host(w, j) != rejected[i * d + j] && bad_rows[5] == none) {
+            bad_rows[5] = lo + static_cast<index_t>(i);
+          }
+        }
+      }
     }
   }
   const char* names[4] = {"/chosen", "/rejected", "/ref_logratio", "/chosen - rejected"};
@@ -200,8 +425,29 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
       bad(f.path(), info.name + names[a], "row " + std::to_string(row) + " contains NaN or Inf");
     }
   }
+  if (request.options) {
+    const index_t row = comm.allreduce_min(bad_option_row);
+    if (row != none) {
+      bad(f.path(), info.name + "/options", "row " + std::to_string(row) + " contains NaN or Inf");
+    }
+    const char* which[2] = {"chosen", "rejected"};
+    for (int a = 0; a < 2; ++a) {
+      const index_t pair = comm.allreduce_min(bad_rows[4 + a]);
+      if (pair != none) {
+        bad(f.path(), info.name + "/" + which[a],
+            "row " + std::to_string(pair) + " differs from the option it points at (" + info.name +
+                "/options row option_offsets[" + std::to_string(pair) + "] + " + which[a] +
+                "_option[" + std::to_string(pair) + "])");
+      }
+    }
+  }
   Kokkos::deep_copy(split.z, z_host);
   Kokkos::deep_copy(split.ref_logratio, ref_host);
+  if (request.pair_features) {
+    Kokkos::deep_copy(split.chosen, chosen_host);
+    Kokkos::deep_copy(split.rejected, rejected_host);
+    split.pair_features_loaded = true;
+  }
   return split;
 }
 
@@ -307,18 +553,31 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
 }
 
 LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm) {
-  return load_dataset(inspect_dataset(path, &comm), comm);
+  return load_dataset(path, comm, LoadOptions{});
+}
+
+LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm,
+                           const LoadOptions& options) {
+  return load_dataset(inspect_dataset(path, &comm), comm, options);
 }
 
 LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm) {
+  return load_dataset(summary, comm, LoadOptions{});
+}
+
+LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm,
+                           const LoadOptions& options) {
   LoadedDataset out;
   out.summary = summary;
   const std::string& path = summary.path;
   const h5::File f = h5::File::open(path, false, &comm);
   const int d = out.summary.feature_dim;
-  out.train = load_split(f, *out.summary.split("train"), d, comm);
+  out.train = load_split(f, *out.summary.split("train"), d, comm, options);
   if (const auto* val = out.summary.split("val")) {
-    out.val = load_split(f, *val, d, comm);
+    out.val = load_split(f, *val, d, comm, options);
+  }
+  if (const auto* test = out.summary.split("test"); test != nullptr && options.test) {
+    out.test = load_split(f, *test, d, comm, options);
   }
   if (out.summary.has_env) {
     auto& env = out.env;
@@ -427,6 +686,44 @@ void DatasetWriter::begin_split(const std::string& split, const std::vector<inde
   m_file.create_dataset(split + "/chosen", H5T_IEEE_F32LE, {n, dim});
   m_file.create_dataset(split + "/rejected", H5T_IEEE_F32LE, {n, dim});
   m_file.create_dataset(split + "/ref_logratio", H5T_IEEE_F32LE, {n});
+  m_split_rows[split] = offsets.back();
+}
+
+void DatasetWriter::begin_split_options(const std::string& split, index_t option_rows) {
+  const auto it = m_split_rows.find(split);
+  if (it == m_split_rows.end()) {
+    throw InternalError("DatasetWriter: begin_split_options('" + split + "') before begin_split");
+  }
+  const auto n = static_cast<hsize_t>(it->second);
+  m_file.create_dataset(split + "/option_offsets", H5T_STD_I64LE, {n + 1});
+  m_file.create_dataset(split + "/options", H5T_IEEE_F32LE,
+                        {static_cast<hsize_t>(option_rows), static_cast<hsize_t>(m_feature_dim)});
+  m_file.create_dataset(split + "/chosen_option", H5T_STD_I32LE, {n});
+  m_file.create_dataset(split + "/rejected_option", H5T_STD_I32LE, {n});
+}
+
+void DatasetWriter::write_split_options(const std::string& split, index_t row_begin,
+                                        index_t row_end, const std::int64_t* option_offsets,
+                                        const float* options, const std::int32_t* chosen_option,
+                                        const std::int32_t* rejected_option) {
+  const auto it = m_split_rows.find(split);
+  if (it == m_split_rows.end()) {
+    throw InternalError("DatasetWriter: write_split_options('" + split + "') before begin_split");
+  }
+  const index_t n = it->second;
+  // Entry N of option_offsets belongs to the rank whose non-empty range ends there (the root
+  // when the split is empty); every other entry i to the rank holding pair i.
+  const bool last = row_end == n && (row_begin < row_end || (n == 0 && m_comm.is_root()));
+  const std::int64_t zero = 0;
+  const std::int64_t* offsets = option_offsets != nullptr ? option_offsets : &zero;
+  m_file.write_rows(split + "/option_offsets", H5T_NATIVE_INT64, row_begin,
+                    row_end + (last ? 1 : 0), offsets);
+  const index_t first = row_begin < row_end ? offsets[0] : 0;
+  const index_t stop = row_begin < row_end ? offsets[row_end - row_begin] : 0;
+  m_file.write_rows(split + "/options", H5T_NATIVE_FLOAT, first, stop, options);
+  m_file.write_rows(split + "/chosen_option", H5T_NATIVE_INT32, row_begin, row_end, chosen_option);
+  m_file.write_rows(split + "/rejected_option", H5T_NATIVE_INT32, row_begin, row_end,
+                    rejected_option);
 }
 
 void DatasetWriter::write_split_rows(const std::string& split, index_t row_begin, index_t row_end,

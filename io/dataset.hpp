@@ -1,6 +1,8 @@
 // The versioned HDF5 preference-dataset schema (docs/formats.md), its parallel writer and its
 // collective reader. Samples are sorted by group within each split; each rank reads only the
-// hyperslabs of the rows its GroupPartition assigns to it, straight into device Views.
+// hyperslabs of the rows its GroupPartition assigns to it, straight into device Views. Schema 1.1
+// adds optional per-split option datasets (every option of each pair's prompt), loaded only on
+// request (LoadOptions).
 #pragma once
 
 #include "io/hdf5.hpp"
@@ -14,8 +16,9 @@
 
 namespace grpo::io {
 
-/// Schema of dataset files: readers accept any 1.x, reject other majors.
-inline constexpr const char* kDatasetSchemaVersion = "1.0";
+/// Schema of dataset files: readers accept any 1.x, reject other majors. 1.1 added the optional
+/// option datasets (`<split>/option_offsets`, `options`, `chosen_option`, `rejected_option`).
+inline constexpr const char* kDatasetSchemaVersion = "1.1";
 inline constexpr int kDatasetSchemaMajor = 1;
 
 struct DatasetHeader {
@@ -44,6 +47,17 @@ public:
   /// `ref` may be null (zeros).
   void write_split_rows(const std::string& split, index_t row_begin, index_t row_end,
                         const float* chosen, const float* rejected, const float* ref);
+  /// Schema 1.1: creates `<split>/option_offsets` int64 [N+1], `<split>/options` float32
+  /// [option_rows, d] and `<split>/chosen_option`, `<split>/rejected_option` int32 [N] for a split
+  /// begun above (collective).
+  void begin_split_options(const std::string& split, index_t option_rows);
+  /// Writes the options of pairs [row_begin, row_end) (collective; ranges may be empty):
+  /// `option_offsets` holds the row_end - row_begin + 1 global offsets option_offsets[row_begin]
+  /// .. option_offsets[row_end], `options` the option rows option_offsets[row_begin] ..
+  /// option_offsets[row_end] - 1, `chosen_option` and `rejected_option` one position per pair.
+  void write_split_options(const std::string& split, index_t row_begin, index_t row_end,
+                           const std::int64_t* option_offsets, const float* options,
+                           const std::int32_t* chosen_option, const std::int32_t* rejected_option);
   /// Any other [N, ...] dataset (e.g. env/ or per-row metadata): create, then write row blocks.
   void create_rows_dataset(const std::string& name, hid_t type, const std::vector<hsize_t>& dims);
   void write_rows(const std::string& name, hid_t mem_type, index_t row_begin, index_t row_end,
@@ -61,6 +75,7 @@ private:
   h5::File m_file;
   int m_feature_dim = 0;
   bool m_committed = false;
+  std::map<std::string, index_t> m_split_rows; ///< N of each split begun
 };
 
 /// One split's metadata as stored (no rows).
@@ -68,6 +83,8 @@ struct SplitInfo {
   std::string name;
   std::vector<index_t> offsets;
   bool has_ref = false;
+  bool has_options = false; ///< schema 1.1 option datasets present (and validated)
+  index_t option_rows = 0;  ///< M = option_offsets[N] when has_options
 };
 
 /// Everything about a dataset file except its rows: cheap, used by `grpo info` and loaders.
@@ -90,19 +107,37 @@ struct DatasetSummary {
 /// violation of the schema). Collective on a parallel file when `comm` is given.
 DatasetSummary inspect_dataset(const std::string& path, const solver::Communicator* comm = nullptr);
 
+/// What load_dataset reads besides z = chosen - rejected and ref_logratio (the default reads
+/// nothing more).
+struct LoadOptions {
+  /// Also keep phi(x, y_w) and phi(x, y_l): PreferenceSplit::chosen and ::rejected.
+  bool pair_features = false;
+  /// Also read the schema 1.1 option datasets (DataError naming the file and the split when a
+  /// loaded split has none): PreferenceSplit::option_offsets, options, chosen_option,
+  /// rejected_option.
+  bool options = false;
+  /// Also load the test split (LoadedDataset::test) when the file has one.
+  bool test = false;
+};
+
 /// One rank's share of a dataset, on the device.
 struct LoadedDataset {
   DatasetSummary summary;
   policies::PreferenceSplit train;
-  policies::PreferenceSplit val; ///< empty() when the file has no val/ split
-  solver::RewardEnvironment env; ///< empty() when the file has no env/ group
+  policies::PreferenceSplit val;  ///< empty() when the file has no val/ split
+  policies::PreferenceSplit test; ///< empty() unless LoadOptions::test and the file has test/
+  solver::RewardEnvironment env;  ///< empty() when the file has no env/ group
 };
 
-/// Collective: validates the file, partitions train and val by sample count, reads this rank's
-/// rows (and its share of the evaluation states) and checks every value is finite.
+/// Collective: validates the file, partitions train and val (and test) by sample count, reads
+/// this rank's rows (and its share of the evaluation states) and checks every value is finite.
 LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm);
+LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm,
+                           const LoadOptions& options);
 /// The same, for a file already inspected (collectively) with inspect_dataset.
 LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm);
+LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm,
+                           const LoadOptions& options);
 
 /// CRC-32 (zlib) of the file's bytes, as "crc32:xxxxxxxx" (verifiable with Python's zlib.crc32).
 std::string file_checksum(const std::string& path);

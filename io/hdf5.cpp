@@ -453,6 +453,16 @@ void File::read_rows(const std::string& name, index_t row_begin, index_t row_end
   read_rows_typed(name, H5T_NATIVE_DOUBLE, row_begin, row_end, out);
 }
 
+void File::read_rows(const std::string& name, index_t row_begin, index_t row_end,
+                     std::int64_t* out) const {
+  read_rows_typed(name, H5T_NATIVE_INT64, row_begin, row_end, out);
+}
+
+void File::read_rows(const std::string& name, index_t row_begin, index_t row_end,
+                     std::int32_t* out) const {
+  read_rows_typed(name, H5T_NATIVE_INT32, row_begin, row_end, out);
+}
+
 void File::create_dataset(const std::string& name, hid_t type,
                           const std::vector<hsize_t>& dims) const {
   Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);

@@ -98,6 +98,10 @@ public:
   /// calls, possibly with an empty range).
   void read_rows(const std::string& name, index_t row_begin, index_t row_end, float* out) const;
   void read_rows(const std::string& name, index_t row_begin, index_t row_end, double* out) const;
+  void read_rows(const std::string& name, index_t row_begin, index_t row_end,
+                 std::int64_t* out) const;
+  void read_rows(const std::string& name, index_t row_begin, index_t row_end,
+                 std::int32_t* out) const;
 
   /// Creates a dataset of shape dims (collective) with the given memory/file type.
   void create_dataset(const std::string& name, hid_t type, const std::vector<hsize_t>& dims) const;

@@ -21,7 +21,8 @@ struct Toolchain {
 /// analysis from $GRPO_ANALYSIS_DIR, the install tree, or the source tree.
 Toolchain default_toolchain(const Plan& plan);
 
-/// The command a generate, train or report task runs (empty for aggregation, done in-process).
+/// The command a generate, convert, train or report task runs (empty for aggregation, done
+/// in-process).
 std::vector<std::string> task_command(const Plan& plan, const Task& task, const Toolchain& tools);
 
 /// Runs one task here: checks its dependencies are done, writes the running marker, runs the

@@ -31,13 +31,16 @@ const char* task_kind_name(TaskKind kind) {
     return "aggregate";
   case TaskKind::Report:
     return "report";
+  case TaskKind::Convert:
+    return "convert";
   }
   return "?";
 }
 
 const char* Task::layer() const {
-  // Every kind is its own layer, under its own name, except generation: the data layer.
-  return kind == TaskKind::Generate ? "data" : task_kind_name(kind);
+  // Every kind is its own layer, under its own name, except generation and conversion: the
+  // data layer.
+  return kind == TaskKind::Generate || kind == TaskKind::Convert ? "data" : task_kind_name(kind);
 }
 
 const char* task_state_name(TaskState state) {
@@ -105,6 +108,9 @@ std::string task_hash(const Task& t) {
   for (const auto& d : t.deps) {
     text += d + '\x1e';
   }
+  if (t.kind == TaskKind::Convert) { // (generate and train hashes stay what they were)
+    text += "source=" + t.source + '\x1f';
+  }
   std::uint64_t h = 1469598103934665603ULL;
   for (const unsigned char c : text) {
     h = (h ^ c) * 1099511628211ULL;
@@ -132,6 +138,19 @@ Plan build_plan(const StudySpec& spec) {
   std::map<std::string, std::string> data_task;  // data name -> task id (generated only)
   std::map<std::string, const DataSpec*> per_seed;
   for (const auto& d : spec.data) {
+    if (d.converted()) {
+      Task t;
+      t.id = "data." + d.name;
+      t.kind = TaskKind::Convert;
+      t.output = "data/" + d.name + ".h5";
+      t.source = d.convert_source;
+      t.options = d.convert;
+      t.data = d.name;
+      dataset_of[d.name] = t.output;
+      data_task[d.name] = t.id;
+      plan.tasks.push_back(std::move(t));
+      continue;
+    }
     if (!d.generated()) {
       dataset_of[d.name] = d.file;
       continue;
@@ -324,9 +343,12 @@ std::string plan_to_json(const Plan& plan) {
   for (const auto& t : plan.tasks) {
     json o{{"id", t.id},     {"layer", t.layer()}, {"kind", task_kind_name(t.kind)},
            {"deps", t.deps}, {"output", t.output}, {"hash", t.hash}};
-    if (t.kind == TaskKind::Generate || t.kind == TaskKind::Train) {
+    if (t.kind == TaskKind::Generate || t.kind == TaskKind::Convert || t.kind == TaskKind::Train) {
       o["options"] = options_json(t.options);
       o["data"] = t.data;
+    }
+    if (t.kind == TaskKind::Convert) {
+      o["source"] = t.source;
     }
     if (t.kind == TaskKind::Train) {
       o["dataset"] = t.dataset;
@@ -376,7 +398,7 @@ void write_plan(const Plan& plan) {
   std::error_code ec;
   std::vector<std::string> subs{"", "data", "runs", "cells", "tasks", "logs", "report"};
   for (const auto& t : plan.tasks) {
-    if (t.kind == TaskKind::Generate) {
+    if (t.kind == TaskKind::Generate || t.kind == TaskKind::Convert) {
       subs.push_back(fs::path(t.output).parent_path().string());
     }
   }
@@ -554,6 +576,8 @@ Plan parse_plan(const std::string& directory, const std::string& file) {
       t.kind = TaskKind::Aggregate;
     } else if (kind == "report") {
       t.kind = TaskKind::Report;
+    } else if (kind == "convert") {
+      t.kind = TaskKind::Convert;
     } else {
       r.fail(f + "kind", "unknown task kind '" + kind + "'");
     }
@@ -563,9 +587,15 @@ Plan parse_plan(const std::string& directory, const std::string& file) {
       r.fail(f + "output", "'" + t.output + "' is not a path inside the study directory");
     }
     t.hash = r.str(o, "hash", f);
-    if (t.kind == TaskKind::Generate || t.kind == TaskKind::Train) {
+    if (t.kind == TaskKind::Generate || t.kind == TaskKind::Convert || t.kind == TaskKind::Train) {
       t.options = r.options(o, f);
       t.data = r.str(o, "data", f);
+    }
+    if (t.kind == TaskKind::Convert) {
+      t.source = r.str(o, "source", f);
+      if (!is_safe_name(t.source)) { // it becomes a word of the command line
+        r.fail(f + "source", "invalid source '" + t.source + "'");
+      }
     }
     if (t.kind == TaskKind::Train) {
       t.dataset = r.str(o, "dataset", f);

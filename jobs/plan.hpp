@@ -12,7 +12,7 @@
 
 namespace grpo::jobs {
 
-enum class TaskKind { Generate, Train, Aggregate, Report };
+enum class TaskKind { Generate, Train, Aggregate, Report, Convert };
 const char* task_kind_name(TaskKind kind);
 
 struct Task {
@@ -20,7 +20,8 @@ struct Task {
   TaskKind kind = TaskKind::Train;
   std::vector<std::string> deps;
   std::string output;  ///< relative to the study directory
-  OptionList options;  ///< generate / train options (train: without dataset and out)
+  OptionList options;  ///< generate / convert / train options (train: without dataset and out)
+  std::string source;  ///< convert: the source of `grpo convert SOURCE`
   std::string dataset; ///< train: the dataset (absolute, or relative to the study directory)
   int ranks = 1;
   // Identity of a training task (and of its cell).
@@ -32,7 +33,7 @@ struct Task {
   std::string cell;
   std::string hash; ///< of everything that defines the task's result
 
-  /// Layer name: data, train, aggregate, report.
+  /// Layer name: data (generate and convert), train, aggregate, report.
   const char* layer() const;
 };
 

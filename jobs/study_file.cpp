@@ -31,6 +31,8 @@ bool is_safe_id(const std::string& id) {
 
 bool is_safe_name(const std::string& name) { return name.size() <= 64 && is_safe_id(name); }
 
+const char* const kConvertSources[1] = {"globalopinionqa"};
+
 namespace {
 
 /// Training runs an experiment may have (the plan holds every task in memory and in plan.json).
@@ -42,6 +44,7 @@ const char* const kMethods[] = {"dpo", "ipo", "is-dpo", "is-ipo", "gr-dpo", "gr-
 const std::set<std::string> kReservedTrain = {"dataset", "out",  "config", "help",
                                               "method",  "seed", "quiet"};
 const std::set<std::string> kReservedGenerate = {"out", "config", "help"};
+const std::set<std::string> kReservedConvert = {"out", "config", "help"};
 
 /// Where in the file an option of a run was set.
 struct Source {
@@ -362,18 +365,29 @@ private:
            "invalid data set name '" + name + "' (letters, digits, '.', '_', '-'; at most 64)");
     }
     if (!node.is_table()) {
-      fail(key, node, "expected a table with 'generate' or 'file'");
+      fail(key, node, "expected a table with 'generate', 'convert' or 'file'");
     }
     const auto& t = *node.as_table();
-    expect_keys(t, key + ".", {"generate", "file", "per-seed"});
+    expect_keys(t, key + ".", {"generate", "convert", "file", "per-seed"});
     DataSpec d;
     d.name = name;
     const bool has_file = t.contains("file");
     const bool has_generate = t.contains("generate");
-    if (has_file == has_generate) {
-      fail(key, node, "give exactly one of 'generate' (options of grpo generate) or 'file'");
+    const bool has_convert = t.contains("convert");
+    if ((has_file ? 1 : 0) + (has_generate ? 1 : 0) + (has_convert ? 1 : 0) != 1) {
+      fail(key, node,
+           "give exactly one of 'generate' (options of grpo generate), 'convert' (a source and "
+           "the options of grpo convert) or 'file'");
     }
-    if (has_file) {
+    if (has_convert) {
+      // Checked first: the conversion (run below to learn the data set's metadata) may fail.
+      if (const toml::node* p = t.get("per-seed"); p != nullptr && p->value_or(false)) {
+        fail(key + ".per-seed", *p,
+             "converted data cannot be drawn per seed (one conversion serves every run; set "
+             "the conversion's seed in 'convert', or define one data set per seed)");
+      }
+      parse_convert(key, *t.get("convert"), d);
+    } else if (has_file) {
       const std::string file = string_at(t, "file", key + ".file", true);
       d.file = absolute_from(file, fs::path(m_file).parent_path().string());
       std::error_code ec;
@@ -414,6 +428,61 @@ private:
       }
     }
     return d;
+  }
+
+  /// `convert = { source = "globalopinionqa", input = "FILE", OPTION = VALUE, ... }`: `source`
+  /// picks `grpo convert SOURCE`, every other key is one of its options (checked with its
+  /// parser); a relative `input` is taken from the study file's folder.
+  void parse_convert(const std::string& key, const toml::node& node, DataSpec& d) const {
+    const std::string ckey = key + ".convert";
+    if (!node.is_table()) {
+      fail(ckey, node,
+           "expected a table: { source = \"globalopinionqa\", input = \"FILE\", ... } "
+           "(options of grpo convert SOURCE)");
+    }
+    const auto& c = *node.as_table();
+    const toml::node* source = c.get("source");
+    if (source == nullptr) {
+      fail(ckey, node, "missing 'source' (expected one of: " + convert_sources() + ")");
+    }
+    d.convert_source = string_at(c, "source", ckey + ".source", true);
+    if (std::find_if(std::begin(kConvertSources), std::end(kConvertSources), [&](const char* s) {
+          return d.convert_source == s;
+        }) == std::end(kConvertSources)) {
+      fail(ckey + ".source", *source,
+           "unknown source '" + d.convert_source + "' (expected one of: " + convert_sources() +
+               ")");
+    }
+    const toml::node* input = c.get("input");
+    if (input == nullptr) {
+      fail(ckey, node, "missing 'input' (the file grpo convert " + d.convert_source + " reads)");
+    }
+    const std::string path = string_at(c, "input", ckey + ".input", true);
+    if (path.empty()) {
+      fail(ckey + ".input", *input, "empty path");
+    }
+    d.convert.emplace_back("input", absolute_from(path, fs::path(m_file).parent_path().string()));
+    std::map<std::string, Source> sources{{"input", {ckey + ".input", input}}};
+    for (auto&& [name, value] : c) {
+      const std::string k(name.str());
+      if (k == "source" || k == "input") {
+        continue;
+      }
+      if (kReservedConvert.count(k) > 0) {
+        fail(ckey + "." + k, value, "set by the study itself; remove it");
+      }
+      d.convert.emplace_back(k, text_of(value, ckey + "." + k, true));
+      sources[k] = {ckey + "." + k, &value};
+    }
+    checked("convert", d.convert, &d, ckey, node, sources);
+  }
+
+  static std::string convert_sources() {
+    std::string list;
+    for (const char* s : kConvertSources) {
+      list += (list.empty() ? "" : ", ") + std::string(s);
+    }
+    return list;
   }
 
   ExperimentSpec parse_experiment(const toml::table& t, int index, const StudySpec& s,

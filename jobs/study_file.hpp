@@ -25,12 +25,18 @@ struct SlurmResources {
   std::vector<std::string> extra; ///< further #SBATCH arguments, e.g. "--constraint=avx512"
 };
 
+/// Sources `grpo convert SOURCE` knows (a study's `convert = { source = ... }`).
+extern const char* const kConvertSources[1];
+
 struct DataSpec {
   std::string name;
-  std::string file;      ///< an existing dataset (absolute), or
-  OptionList generate;   ///< options of `grpo generate`
-  bool per_seed = false; ///< generate: one dataset per training seed (`--seed` = that seed)
-  bool generated() const { return file.empty(); }
+  std::string file;           ///< an existing dataset (absolute), or
+  OptionList generate;        ///< options of `grpo generate`, or
+  std::string convert_source; ///< `grpo convert SOURCE` (e.g. globalopinionqa) with
+  OptionList convert;         ///< its options, `input` first (absolute); no `out`
+  bool per_seed = false;      ///< generate: one dataset per training seed (`--seed` = that seed)
+  bool generated() const { return file.empty() && convert_source.empty(); }
+  bool converted() const { return !convert_source.empty(); }
 };
 
 struct ExperimentSpec {
@@ -59,9 +65,10 @@ struct StudySpec {
   std::vector<ExperimentSpec> experiments;
 };
 
-/// Checks the options of one `grpo generate` ("generate") or `grpo train` ("train") run: unknown
-/// names and malformed values throw ConfigError naming the option. `data` is the data set the
-/// run uses (train), for checks that depend on it.
+/// Checks the options of one `grpo generate` ("generate"), `grpo convert SOURCE` ("convert") or
+/// `grpo train` ("train") run: unknown names and malformed values throw ConfigError naming the
+/// option. `data` is the data set the run uses (train) or makes (convert: its source and its
+/// options are `data->convert_source` and `options`), for checks that depend on it.
 using OptionCheck = std::function<void(const std::string& command, const OptionList& options,
                                        const DataSpec* data)>;
 

@@ -55,6 +55,13 @@ std::vector<std::string> task_command(const Plan& plan, const Task& task, const 
       argv.push_back("--" + k + "=" + v);
     }
     break;
+  case TaskKind::Convert: // options: input first
+    argv = {tools.grpo, "convert", task.source};
+    for (const auto& [k, v] : task.options) {
+      argv.push_back("--" + k + "=" + v);
+    }
+    argv.push_back("--out=" + plan.path(task.output));
+    break;
   case TaskKind::Train:
     if (task.ranks > 1) {
       argv = {plan.mpiexec, "-n", std::to_string(task.ranks)};
@@ -216,9 +223,12 @@ int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tool
 
 namespace {
 
-const char* const kHeadline[] = {
-    "worst_val_loss", "worst_train_loss", "max_reward_error", "max_kl",     "objective",   "gap",
-    "gap_upper",      "gap_lower",        "gap_last",         "param_norm", "wall_seconds"};
+const char* const kHeadline[] = {"worst_val_loss", "worst_train_loss", "max_reward_error", "max_kl",
+                                 "objective", "gap", "gap_upper", "gap_lower", "gap_last",
+                                 "param_norm", "wall_seconds",
+                                 // MLP runs (grpo train --policy mlp) on data with a test split
+                                 "worst_test_loss", "worst_test_reward_accuracy",
+                                 "average_test_reward_accuracy", "worst_val_reward_accuracy"};
 
 json stats(const std::vector<double>& values) {
   json o{{"values", values}};

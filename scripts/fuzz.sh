@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan, no MPI) and fuzzes each for SECONDS
-# (default 60): the dataset reader (structure-aware), the INI config checks and the study-file
-# parser. Every
+# (default 60): the dataset reader (structure-aware), the INI config checks, the study-file
+# parser and the GlobalOpinionQA converter (JSON). Every
 # target first replays its regression inputs (fuzz/regressions/TARGET/: crashes found earlier,
 # fixed). Seeds: fuzz/seeds/TARGET/ plus the bad-input corpus and the examples. New crashes
 # are written to BUILD/fuzz/artifacts/ and make the script fail.
@@ -15,19 +15,20 @@ build=${GRPO_FUZZ_BUILD_DIR:-build-fuzz}
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DGRPO_ENABLE_FUZZ=ON -DGRPO_ENABLE_MPI=OFF -DGRPO_ENABLE_TESTS=OFF -DGRPO_ENABLE_BENCH=OFF \
   -DGRPO_ENABLE_WERROR=ON -DGRPO_SANITIZE="address;undefined;fuzzer-no-link" > /dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzz_dataset fuzz_config fuzz_study grpo
+cmake --build "$build" -j"$(nproc)" --target fuzz_dataset fuzz_config fuzz_study fuzz_convert grpo
 
 work="$build/fuzz/work"
 artifacts="$build/fuzz/artifacts"
 rm -rf "$work"
 mkdir -p "$artifacts"
-for target in dataset config study; do
+for target in dataset config study convert; do
   mkdir -p "$work/$target"
 done
 # Seeds: valid and bad configs and studies (the example studies, the bad-input corpus). The
 # dataset target is structure-aware (its bytes choose a file's layout): it starts from nothing.
 cp fuzz/seeds/config/* "$work/config/"
 cp examples/*.toml fuzz/seeds/study/* "$work/study/"
+cp fuzz/seeds/convert/* "$work/convert/"
 if [ -d tests/corpus ]; then # file names flattened: corpus folders may reuse a name
   while IFS= read -r f; do
     { printf '\001'; cat "$f"; } > "$work/config/${f//\//_}"
@@ -35,12 +36,15 @@ if [ -d tests/corpus ]; then # file names flattened: corpus folders may reuse a 
   while IFS= read -r f; do
     cp "$f" "$work/study/${f//\//_}"
   done < <(find tests/corpus -name '*.toml' -not -name 'cases.toml' -type f)
+  while IFS= read -r f; do # the first byte picks the converter's spec: 'P' the paper's five
+    { printf 'P'; cat "$f"; } > "$work/convert/${f//\//_}"
+  done < <(find tests/corpus/convert -name '*.json' -type f)
 fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
-for target in dataset config study; do
+for target in dataset config study convert; do
   binary="$build/fuzz/fuzz_$target"
   mapfile -t regressions < <(find "fuzz/regressions/$target" -type f ! -name .keep | sort)
   if [ "${#regressions[@]}" -gt 0 ]; then

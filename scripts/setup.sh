@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
-  libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev
+  libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas0-serial
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libboost-program-options-dev libtomlplusplus-dev nlohmann-json3-dev

@@ -258,6 +258,24 @@ void with_dimension(int dim, F&& f) {
   }
 }
 
+/// Kernel 2: sums(p, j) = the chunks of piece p added in order, for the first `width` columns.
+/// A free function: nvcc rejects a KOKKOS_LAMBDA inside a private member function (run).
+void add_piece_chunks(const View2<double>& partial, const View1<index_t>& piece_chunks,
+                      const View2<double>& sums, index_t pieces, int width) {
+  Kokkos::parallel_for(
+      "grpo::solver::fused::pieces",
+      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
+      KOKKOS_LAMBDA(const index_t p) {
+        for (int j = 0; j < width; ++j) {
+          double s = 0.0;
+          for (index_t c = piece_chunks(p); c < piece_chunks(p + 1); ++c) {
+            s += partial(c, j);
+          }
+          sums(p, j) = s;
+        }
+      });
+}
+
 } // namespace
 
 index_t FusedLossGradient::chunk_rows() { return kHostExecution ? 4096 : 128; }
@@ -333,22 +351,7 @@ FusedLossGradient::HostSums FusedLossGradient::run(
       }
     });
   });
-  // Kernel 2: the chunks of each piece, added in order.
-  const auto partial = m_partial;
-  const auto piece_chunks = m_piece_chunks;
-  const auto sums = m_piece_sums;
-  Kokkos::parallel_for(
-      "grpo::solver::fused::pieces",
-      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
-      KOKKOS_LAMBDA(const index_t p) {
-        for (int j = 0; j < width; ++j) {
-          double s = 0.0;
-          for (index_t c = piece_chunks(p); c < piece_chunks(p + 1); ++c) {
-            s += partial(c, j);
-          }
-          sums(p, j) = s;
-        }
-      });
+  add_piece_chunks(m_partial, m_piece_chunks, m_piece_sums, pieces, width);
   Kokkos::deep_copy(m_piece_sums_host, m_piece_sums);
   return m_piece_sums_host;
 }

@@ -88,7 +88,7 @@ IsNormalization parse_is_normalization(const std::string& name) {
 }
 const char* is_normalization_name(IsNormalization norm) { return enum_name(norm, kIsNorms); }
 
-LossType SolverConfig::loss() const {
+LossType loss_of(Method method) {
   switch (method) {
   case Method::Dpo:
   case Method::IsDpo:
@@ -99,7 +99,7 @@ LossType SolverConfig::loss() const {
   }
 }
 
-WeightRule SolverConfig::weight_rule() const {
+WeightRule weight_rule_of(Method method) {
   switch (method) {
   case Method::Dpo:
   case Method::Ipo:
@@ -111,6 +111,10 @@ WeightRule SolverConfig::weight_rule() const {
     return WeightRule::Robust;
   }
 }
+
+LossType SolverConfig::loss() const { return loss_of(method); }
+
+WeightRule SolverConfig::weight_rule() const { return weight_rule_of(method); }
 
 index_t SolverConfig::effective_batch(index_t n) const {
   if (sampling == Sampling::PaperSingle) {

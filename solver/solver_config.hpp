@@ -69,6 +69,10 @@ struct SolverConfig {
   void validate(const std::vector<index_t>& group_sizes) const;
 };
 
+/// The loss (DPO or IPO family) and the weighting of a method.
+LossType loss_of(Method method);
+WeightRule weight_rule_of(Method method);
+
 Method parse_method(const std::string& name);
 const char* method_name(Method method);
 Sampling parse_sampling(const std::string& name);

@@ -31,7 +31,9 @@ std::vector<TraceRecord::Column> TraceRecord::columns() const {
     vec("kl", kl);
     scalar("max_kl", max_kl);
   }
-  vec("theta", theta);
+  if (!theta.empty()) {
+    vec("theta", theta);
+  }
   scalar("grad_norm", grad_norm);
   scalar("param_norm", param_norm);
   scalar("step_theta", step_theta);
@@ -48,6 +50,7 @@ std::vector<TraceRecord::Column> TraceRecord::columns() const {
     scalar("gap_last", gap_last.gap);
   }
   scalar("wall_seconds", wall_seconds);
+  out.insert(out.end(), extra.begin(), extra.end());
   return out;
 }
 

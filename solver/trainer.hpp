@@ -52,6 +52,9 @@ struct TraceRecord {
     std::vector<double> values;
     bool is_vector = false;
   };
+  /// Further columns of other policies (the MLP's accuracies, test metrics, ...), written after
+  /// the fixed ones.
+  std::vector<Column> extra;
   /// The columns (iteration excluded) in a fixed order; absent metrics are left out.
   std::vector<Column> columns() const;
 };

@@ -348,6 +348,81 @@ def test_out_option_and_traces_without_optional_columns(tmp_path):
     assert not (tmp_path / "elsewhere" / "e-gap.png").exists()
 
 
+# --- MLP runs: test metrics, per-group accuracies, no theta ------------------------------
+
+
+def make_mlp_study(root):
+    """A grid experiment of MLP-like traces (grpo train --policy mlp): 2 methods x 3 seeds on
+    one data set of 3 groups, 3 records each; final worst test loss 0.6 + 0.1 seed (ipo) and
+    0.4 + 0.1 seed (gr-ipo), worst test reward accuracy 0.5 + 0.1 seed (ipo) and 0.7 + 0.1 seed
+    (gr-ipo). SFT-stage arrays have R entries, like records, but are not records."""
+    iteration = np.array([0, 10, 19])
+    names = (b"Nigeria", b"Egypt", b"Japan")
+    tasks, cells = [], []
+    for method, loss, accuracy in (("ipo", 0.6, 0.5), ("gr-ipo", 0.4, 0.7)):
+        cell = {"id": f"mlp.c{len(cells):04d}", "experiment": "mlp", "data": "goqa",
+                "method": method, "params": {}, "runs": []}
+        cells.append(cell)
+        for seed in SEEDS:
+            task = f"train.mlp.{len(tasks):05d}"
+            tasks.append({"id": task, "layer": "train", "kind": "train", "deps": ["data.goqa"],
+                          "experiment": "mlp", "data": "goqa", "method": method,
+                          "params": {}, "seed": seed, "cell": cell["id"],
+                          "output": f"runs/{task}.h5"})
+            cell["runs"].append(task)
+            ramp = np.array([2.0, 1.5, 1.0])
+            robust = method.startswith("gr-")
+            alpha = np.array([[1 / 3] * 3, [0.3, 0.3, 0.4], [0.2, 0.3, 0.5]]) if robust \
+                else np.full((3, 3), 1 / 3)
+            write_trace(root / "runs" / f"{task}.h5", method=method, seed=seed,
+                        iteration=iteration, names=names,
+                        scalars={"worst_val_loss": (loss + 0.1 * seed + 0.05) * ramp,
+                                 "worst_test_loss": (loss + 0.1 * seed) * ramp,
+                                 "worst_test_reward_accuracy": (accuracy + 0.1 * seed) / ramp,
+                                 "average_test_reward_accuracy": np.full(3, 0.8),
+                                 "sft_worst_test_loss": np.full(3, 7.0)},
+                        per_group={"alpha": alpha, "val_loss": np.full((3, 3), loss),
+                                   "test_reward_accuracy": np.full((3, 3), accuracy),
+                                   "test_logprob_accuracy": np.full((3, 3), 0.5)},
+                        extra={"theta_final": np.zeros(7), "alpha_final": alpha[-1],
+                               "sft_test_reward_accuracy": np.full(3, 0.25)})
+    tasks.append({"id": "data.goqa", "layer": "data", "kind": "convert", "deps": [],
+                  "output": "data/goqa.h5", "source": "globalopinionqa",
+                  "options": [["input", "/x.json"]], "data": "goqa"})
+    plan = {"format": "grpo-study-plan", "version": 1, "name": "mlp", "tasks": tasks,
+            "cells": cells, "experiments": [{"name": "mlp", "kind": "grid", "x": ""}]}
+    (root / "plan.json").write_text(json.dumps(plan, indent=1))
+    return root
+
+
+def test_mlp_traces_load_without_theta_and_sft_arrays(tmp_path):
+    frame = grpo_traces.load_study(make_mlp_study(tmp_path))
+    assert len(frame) == 2 * len(SEEDS) * 3
+    assert {"worst_test_loss", "worst_test_reward_accuracy", "test_reward_accuracy[2]",
+            "test_logprob_accuracy[0]", "alpha[2]"} <= set(frame)
+    assert not [c for c in frame.columns if c.startswith(("sft_", "theta"))]
+
+
+def test_mlp_report_tabulates_worst_group_test_metrics(tmp_path):
+    root = make_mlp_study(tmp_path)
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    text = (root / "report" / "report.md").read_text()
+    loss = text[text.index("### Final worst-group test loss"):]
+    assert "| ipo | 0.7 ± 0.058 (3) |" in loss.split("###")[1]
+    assert "| gr-ipo | 0.5 ± 0.058 (3) |" in loss.split("###")[1]
+    accuracy = text[text.index("### Final worst-group test reward accuracy"):]
+    assert "| ipo | 0.6 ± 0.058 (3) |" in accuracy.split("###")[1]
+    assert "| gr-ipo | 0.8 ± 0.058 (3) |" in accuracy.split("###")[1]
+    table = pd.read_csv(root / "report" / "mlp-finals.csv").set_index("method")
+    assert table.loc["gr-ipo", "worst_test_reward_accuracy_mean"] == pytest.approx(0.8)
+    assert table.loc["ipo", "worst_test_loss_sem"] == pytest.approx(SEM3)
+    assert "Final max reward error" not in text and "gap" not in table.columns
+    # The robust method's weights move: its alpha trajectories are drawn, ERM's are not.
+    assert (root / "report" / "mlp-alpha.png").read_bytes().startswith(b"\x89PNG")
+    assert "](mlp-alpha.png)" in text
+
+
 # --- bad input: one line on stderr, the exit code of its class ---------------------------
 
 

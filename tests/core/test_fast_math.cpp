@@ -52,4 +52,22 @@ TEST(FastMath, Log1pMatchesLibmWithinFourUlp) {
   EXPECT_EQ(log1p_unit(0.0, inverse), 0.0);
 }
 
+TEST(FastMath, FastTanhMatchesLibmWithinFiveUlp) {
+  double worst = 0.0;
+  for (int k = -2000000; k <= 2000000; ++k) {
+    const double x = 20.0 * k / 2000000.0;
+    worst = std::max(worst, ulp_error(grpo::math::fast_tanh(x), std::tanh(x)));
+  }
+  // Tiny and huge arguments, and the ends of the reduction intervals.
+  for (double x : {1e-300, -1e-200, 1e-17, 1e-9, -1e-5, 0.17328679513998632, 0.1733, 0.5, -0.55,
+                   0.8, 19.0, -19.1, 40.0, 400.0, 1e300}) {
+    worst = std::max(worst, ulp_error(grpo::math::fast_tanh(x), std::tanh(x)));
+  }
+  EXPECT_LE(worst, 5.0); // 4.0 seen, near |x| = 0.21
+  EXPECT_EQ(grpo::math::fast_tanh(0.0), 0.0);
+  EXPECT_EQ(grpo::math::fast_tanh(INFINITY), 1.0);
+  EXPECT_EQ(grpo::math::fast_tanh(-INFINITY), -1.0);
+  EXPECT_TRUE(std::isnan(grpo::math::fast_tanh(NAN)));
+}
+
 } // namespace

@@ -6,6 +6,7 @@
 #include "io/trace_writer.hpp"
 #include "solver/group_partition.hpp"
 #include "tests/support/mpi_test.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,33 +18,7 @@ namespace {
 
 using namespace grpo;
 
-/// A scratch directory shared by all ranks, removed (by rank 0) when the test ends.
-class ScratchDir {
-public:
-  ScratchDir(const solver::Communicator& comm, const std::string& name)
-      : m_comm(comm) {
-    if (comm.is_root()) {
-      m_dir = std::filesystem::temp_directory_path() /
-              ("grpo_test_" + std::to_string(::getpid()) + "_" + name);
-      std::filesystem::create_directories(m_dir);
-    }
-    comm.broadcast(m_dir);
-  }
-  ~ScratchDir() {
-    m_comm.barrier();
-    if (m_comm.is_root()) {
-      std::error_code ec;
-      std::filesystem::remove_all(m_dir, ec);
-    }
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string file(const std::string& name) const { return m_dir + "/" + name + ".h5"; }
-
-private:
-  const solver::Communicator& m_comm;
-  std::string m_dir;
-};
+using test::ScratchDir;
 
 io::BanditSpec small_spec() {
   io::BanditSpec s = io::bandit_preset("uneven-imbalanced");

@@ -1,0 +1,377 @@
+// grpo train --policy mlp: an MLP policy trained by solver::NeuralSolver (ALGORITHM.md §8),
+// with an optional SFT stage, written to the same kind of HDF5 trace as log-linear runs.
+#include "apps/commands.hpp"
+#include "apps/train_common.hpp"
+#include "core/error.hpp"
+#include "core/git_revision.hpp"
+#include "core/kokkos_compat.hpp"
+#include "io/trace_writer.hpp"
+#include "solver/neural_trainer.hpp"
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace grpo::app {
+
+namespace {
+
+/// Options read only by the MLP policy, and options only the log-linear policy reads.
+const std::vector<std::string> kMlpOnly = {
+    "hidden",    "activation", "optimizer",     "lr",           "weight-decay",
+    "momentum",  "clip-norm",  "micro-batches", "alpha-update", "reference",
+    "sft-steps", "sft-batch",  "sft-optimizer", "sft-lr",       "sft-warmup"};
+const std::vector<std::string> kLogLinearOnly = {"preset",
+                                                 "l2",
+                                                 "adj",
+                                                 "ada-coef",
+                                                 "exp-adaptive",
+                                                 "sampling",
+                                                 "batch-mode",
+                                                 "projection-radius",
+                                                 "closed-form",
+                                                 "closed-form-weights",
+                                                 "alpha-loss-norm",
+                                                 "ridge",
+                                                 "is-normalization",
+                                                 "param-limit",
+                                                 "theta-init",
+                                                 "gap",
+                                                 "checkpoint-every",
+                                                 "checkpoint",
+                                                 "resume",
+                                                 "check-sync"};
+
+struct MlpSetup {
+  RunPaths paths;
+  solver::NeuralConfig config;
+  index_t trace_every = 100;
+  bool quiet = false;
+};
+
+std::string join(const std::vector<double>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    s += (i ? "," : "") + format_double(v[i]);
+  }
+  return s;
+}
+
+std::string hidden_text(const std::vector<int>& hidden) {
+  if (hidden.empty()) {
+    return "none";
+  }
+  std::string s;
+  for (std::size_t i = 0; i < hidden.size(); ++i) {
+    s += (i ? "," : "") + std::to_string(hidden[i]);
+  }
+  return s;
+}
+
+/// parse(value of --name), its ConfigError prefixed with the option's name.
+template <class Parse>
+auto parse_named(const ParsedOptions& p, const char* name, Parse parse) {
+  try {
+    return parse(get_string(p, name));
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("option --") + name + ": " + e.what());
+  }
+}
+
+MlpSetup resolve_mlp(const ParsedOptions& p) {
+  MlpSetup s;
+  s.paths = required_paths(p);
+  auto& c = s.config;
+  c.method = solver::Method::GrDpo;
+  c.beta = 1.0;
+  c.clip_norm = 10.0;
+  c.network.hidden = {64};
+  c.network.activation = policies::Activation::Tanh;
+  if (given(p, "method"))
+    c.method = solver::parse_method(get_string(p, "method"));
+  if (given(p, "seed"))
+    c.seed = get_uint(p, "seed");
+  if (given(p, "iterations"))
+    c.iterations = get_int(p, "iterations");
+  if (given(p, "beta"))
+    c.beta = get_double(p, "beta");
+  if (given(p, "step-alpha"))
+    c.step_alpha = get_double(p, "step-alpha");
+  if (given(p, "chi"))
+    c.chi = get_double(p, "chi");
+  if (given(p, "is-weights"))
+    c.is_weights = get_list(p, "is-weights");
+  if (given(p, "batch-size"))
+    c.batch_size = get_int(p, "batch-size");
+  if (given(p, "micro-batches"))
+    c.micro_batches = get_int(p, "micro-batches");
+  if (given(p, "alpha-update"))
+    c.alpha_update = solver::parse_alpha_update(get_string(p, "alpha-update"));
+  if (given(p, "hidden"))
+    c.network.hidden = parse_named(p, "hidden", policies::parse_hidden);
+  if (given(p, "activation"))
+    c.network.activation = parse_named(p, "activation", policies::parse_activation);
+  if (given(p, "optimizer")) {
+    const auto type = parse_named(p, "optimizer", solver::parse_optimizer);
+    const double lr = c.optimizer.lr;
+    c.optimizer = solver::OptimizerConfig::defaults(type);
+    c.optimizer.lr = lr;
+  }
+  if (given(p, "lr"))
+    c.optimizer.lr = get_double(p, "lr");
+  if (given(p, "weight-decay"))
+    c.optimizer.weight_decay = get_double(p, "weight-decay");
+  if (given(p, "momentum"))
+    c.optimizer.momentum = get_double(p, "momentum");
+  if (given(p, "clip-norm"))
+    c.clip_norm = get_double(p, "clip-norm");
+  if (given(p, "sft-steps"))
+    c.sft_steps = get_int(p, "sft-steps");
+  if (given(p, "sft-batch"))
+    c.sft_batch = get_int(p, "sft-batch");
+  if (given(p, "sft-optimizer")) {
+    const double lr = c.sft_optimizer.lr;
+    c.sft_optimizer =
+        solver::OptimizerConfig::defaults(parse_named(p, "sft-optimizer", solver::parse_optimizer));
+    c.sft_optimizer.lr = lr;
+  }
+  if (given(p, "sft-lr"))
+    c.sft_optimizer.lr = get_double(p, "sft-lr");
+  if (given(p, "sft-warmup"))
+    c.sft_warmup = get_int(p, "sft-warmup");
+  c.reference = given(p, "reference") ? solver::parse_reference(get_string(p, "reference"))
+                                      : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
+                                                         : solver::ReferenceKind::Initial);
+  if (given(p, "trace-every"))
+    s.trace_every = get_int(p, "trace-every");
+  if (given(p, "quiet"))
+    s.quiet = get_bool(p, "quiet");
+  if (s.trace_every < 1) {
+    throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
+                      " (expected an integer >= 1)");
+  }
+  return s;
+}
+
+/// The resolved configuration as INI text (stored in the trace, accepted back by --config).
+std::string render_mlp_config(const MlpSetup& s) {
+  const auto& c = s.config;
+  std::ostringstream o;
+  o << "dataset = " << s.paths.dataset << "\n"
+    << "out = " << s.paths.out << "\n"
+    << "policy = mlp\n"
+    << "hidden = " << hidden_text(c.network.hidden) << "\n"
+    << "activation = " << policies::activation_name(c.network.activation) << "\n"
+    << "method = " << solver::method_name(c.method) << "\n"
+    << "seed = " << c.seed << "\n"
+    << "iterations = " << c.iterations << "\n"
+    << "beta = " << format_double(c.beta) << "\n"
+    << "step-alpha = " << format_double(c.step_alpha) << "\n"
+    << "chi = " << format_double(c.chi) << "\n";
+  if (!c.is_weights.empty()) {
+    o << "is-weights = " << join(c.is_weights) << "\n";
+  }
+  o << "batch-size = " << c.batch_size << "\n"
+    << "micro-batches = " << c.micro_batches << "\n"
+    << "alpha-update = " << solver::alpha_update_name(c.alpha_update) << "\n"
+    << "optimizer = " << solver::optimizer_name(c.optimizer.type) << "\n"
+    << "lr = " << format_double(c.optimizer.lr) << "\n"
+    << "weight-decay = " << format_double(c.optimizer.weight_decay) << "\n"
+    << "momentum = " << format_double(c.optimizer.momentum) << "\n"
+    << "clip-norm = " << format_double(c.clip_norm) << "\n"
+    << "sft-steps = " << c.sft_steps << "\n"
+    << "sft-batch = " << c.sft_batch << "\n"
+    << "sft-optimizer = " << solver::optimizer_name(c.sft_optimizer.type) << "\n"
+    << "sft-lr = " << format_double(c.sft_optimizer.lr) << "\n"
+    << "sft-warmup = " << c.sft_warmup << "\n"
+    << "reference = " << solver::reference_name(c.reference) << "\n"
+    << "trace-every = " << s.trace_every << "\n";
+  return o.str();
+}
+
+std::vector<index_t> train_group_sizes(const io::DatasetSummary& data) {
+  std::vector<index_t> sizes;
+  const auto& offsets = data.split("train")->offsets;
+  for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
+    sizes.push_back(offsets[g + 1] - offsets[g]);
+  }
+  return sizes;
+}
+
+bool all_splits_have_options(const io::DatasetSummary& data) {
+  for (const auto& split : data.splits) {
+    if (!split.has_options) {
+      return false;
+    }
+  }
+  return !data.splits.empty();
+}
+
+/// Validates `setup` against the dataset (ConfigError naming the option).
+void validate(MlpSetup& setup, const io::DatasetSummary& data) {
+  setup.config.network.input_dim = data.feature_dim;
+  setup.config.validate(train_group_sizes(data), all_splits_have_options(data));
+}
+
+} // namespace
+
+void add_mlp_options(po::options_description& options) {
+  po::options_description o("options of --policy mlp (ALGORITHM.md §8; docs/cli.md)");
+  // clang-format off
+  o.add_options()
+    ("hidden", text(), "hidden layer widths, comma-separated; none = log-linear [64]")
+    ("activation", text(), "relu | tanh | gelu (tanh approximation) [tanh]")
+    ("optimizer", text(), "sgd | adam | adamw | rmsprop [adamw]")
+    ("lr", text(), "learning rate [0.001]")
+    ("weight-decay", text(), "L2 (sgd, adam, rmsprop) or decoupled (adamw) [0.01 adamw, else 0]")
+    ("momentum", text(), "SGD momentum [0]")
+    ("clip-norm", text(), "clip the gradient norm to this value; 0 = off [10]")
+    ("micro-batches", text(), "parts of each step's batch; alpha is updated per part [1]")
+    ("alpha-update", text(), "step (group means, §2.2) | micro-batch (N/N_g-weighted sums, "
+                             "§8.3) [step]")
+    ("reference", text(), "uniform | initial | sft: the frozen reference policy "
+                          "[sft with --sft-steps, else initial]")
+    ("sft-steps", text(), "SFT steps before preference training (needs option data) [0]")
+    ("sft-batch", text(), "prompts per SFT step; 0 = all [16]")
+    ("sft-optimizer", text(), "optimizer of the SFT stage [rmsprop]")
+    ("sft-lr", text(), "SFT learning rate [0.0001]")
+    ("sft-warmup", text(), "linear SFT learning-rate warm-up, in steps [0]");
+  // clang-format on
+  options.add(o);
+}
+
+bool mlp_policy_selected(const ParsedOptions& p) {
+  bool mlp = false;
+  if (given(p, "policy")) {
+    const std::string policy = get_string(p, "policy");
+    if (policy == "mlp") {
+      mlp = true;
+    } else if (policy != "loglinear") {
+      throw ConfigError("option --policy: invalid value '" + policy +
+                        "' (expected loglinear or mlp)");
+    }
+  }
+  for (const auto& name : mlp ? kLogLinearOnly : kMlpOnly) {
+    if (given(p, name.c_str())) {
+      std::string why = mlp ? "not available with --policy mlp" : "only with --policy mlp";
+      if (mlp && (name.rfind("checkpoint", 0) == 0 || name == "resume")) {
+        why += " (checkpoints of MLP runs are not implemented)";
+      }
+      throw ConfigError("option --" + name + ": " + why);
+    }
+  }
+  return mlp;
+}
+
+void check_train_mlp_options(const ParsedOptions& parsed, const io::DatasetSummary& data) {
+  naming_config_file(parsed, [&] {
+    MlpSetup setup = resolve_mlp(parsed);
+    validate(setup, data);
+  });
+}
+
+int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
+  solver::Communicator comm;
+  MlpSetup setup = naming_config_file(parsed, [&] { return resolve_mlp(parsed); });
+  const auto summary = io::inspect_dataset(setup.paths.dataset, &comm);
+  naming_config_file(parsed, [&] { validate(setup, summary); });
+  env.start_kokkos(parsed.kokkos_args);
+
+  io::LoadOptions load;
+  load.pair_features = true;
+  load.options = all_splits_have_options(summary);
+  load.test = true;
+  const auto data = io::load_dataset(summary, comm, load);
+  solver::NeuralSolver solver(setup.config, comm, data.train);
+
+  const std::string config_text = render_mlp_config(setup);
+  std::string checksum = comm.is_root() ? io::file_checksum(setup.paths.dataset) : "";
+  comm.broadcast(checksum);
+  if (!setup.quiet) {
+    root_print(env, "# grpo train: resolved configuration\n" + config_text + "# network " +
+                        solver.policy().config().describe() + ", " +
+                        std::to_string(solver.policy().num_params()) +
+                        " parameters; ranks = " + std::to_string(comm.size()) + ", Kokkos " +
+                        core::kokkos_backend_name() + "\n");
+  }
+  io::TraceHeader header;
+  header.group_names = data.summary.group_names;
+  header.text_attributes = {
+      {"config", config_text},
+      {"method", solver::method_name(setup.config.method)},
+      {"policy", "mlp"},
+      {"network", solver.policy().config().describe()},
+      {"git_revision", GRPO_GIT_REVISION},
+      {"grpo_version", GRPO_VERSION},
+      {"kokkos_backend", core::kokkos_backend_name()},
+      {"kokkos_version", core::kokkos_version_string()},
+      {"dataset_path", setup.paths.dataset},
+      {"dataset_checksum", checksum},
+      {"dataset_source", data.summary.source},
+  };
+  header.int_attributes = {{"num_ranks", comm.size()},
+                           {"iterations", setup.config.iterations},
+                           {"trace_every", setup.trace_every},
+                           {"feature_dim", data.summary.feature_dim},
+                           {"num_params", solver.policy().num_params()},
+                           {"seed", static_cast<std::int64_t>(setup.config.seed)}};
+  io::TraceWriter trace(setup.paths.out, comm, header);
+
+  const solver::NeuralData splits{&data.train, data.val.empty() ? nullptr : &data.val,
+                                  data.test.empty() ? nullptr : &data.test};
+  std::map<std::string, std::vector<double>> finals;
+  double loop_seconds = 0.0;
+  solver::TraceRecord last;
+  try {
+    const double sft_nll = solver.prepare();
+    if (setup.config.sft_steps > 0) {
+      // The model after the SFT stage (the reference of the preference stage by default).
+      finals["sft_train_nll"] = {sft_nll};
+      for (const auto* split : {splits.val, splits.test}) {
+        if (split == nullptr) {
+          continue;
+        }
+        for (const auto& column : solver::metric_columns(split->name, solver.evaluate(*split))) {
+          finals["sft_" + column.name] = column.values;
+        }
+      }
+      if (!setup.quiet) {
+        root_print(env, "# SFT: " + std::to_string(setup.config.sft_steps) +
+                            " steps, last batch NLL " + format_double(sft_nll) + ", " +
+                            format_double(solver.sft_seconds()) + " s\n");
+      }
+    }
+    Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations);
+    loop_seconds =
+        solver::train_neural(solver, splits, setup.trace_every, [&](const solver::TraceRecord& r) {
+          trace.append(r);
+          progress.update(r);
+          last = r;
+        });
+  } catch (const Error& e) {
+    trace.fail(e.what());
+    throw;
+  }
+  finals["theta_final"] = solver.params();
+  finals["alpha_final"] = solver.alpha();
+  trace.finish(finals, {{"records", trace.records()}},
+               {{"train_seconds", loop_seconds}, {"sft_seconds", solver.sft_seconds()}});
+  if (!setup.quiet) {
+    std::ostringstream o;
+    o << "done: " << setup.paths.out << "  method " << solver::method_name(setup.config.method)
+      << "  iterations " << setup.config.iterations;
+    if (!last.val_loss.empty()) {
+      o << "  worst val loss " << format_double(last.worst_val_loss);
+    }
+    for (const auto& column : last.extra) {
+      if (column.name == "worst_test_loss" || column.name == "worst_test_reward_accuracy") {
+        o << "  " << column.name << " " << format_double(column.values[0]);
+      }
+    }
+    root_print(env, o.str() + "\n");
+  }
+  return 0;
+}
+
+} // namespace grpo::app

@@ -1,0 +1,88 @@
+// Shared by the two policies of `grpo train` (cmd_train.cpp: log-linear; cmd_train_mlp.cpp:
+// the MLP of solver::NeuralSolver): one option set parsed once, the progress line, and the MLP
+// entry points. Internal to apps/.
+#pragma once
+
+#include "apps/options.hpp"
+#include "core/environment.hpp"
+#include "core/error.hpp"
+#include "io/dataset.hpp"
+#include "solver/trainer.hpp"
+
+#include <cstdio>
+#include <string>
+#include <unistd.h>
+
+namespace grpo::app {
+
+/// --dataset and --out, both required and distinct (ConfigError otherwise).
+struct RunPaths {
+  std::string dataset;
+  std::string out;
+};
+RunPaths required_paths(const ParsedOptions& parsed);
+
+/// Adds the options that only the MLP policy reads (a second group of `grpo train --help`).
+void add_mlp_options(po::options_description& options);
+
+/// True for --policy mlp, false for loglinear (the default); ConfigError on any other value, and
+/// on an option of the other policy ("option --closed-form: not available with --policy mlp").
+bool mlp_policy_selected(const ParsedOptions& parsed);
+
+/// Checks an MLP run's options against the dataset's metadata without running it.
+void check_train_mlp_options(const ParsedOptions& parsed, const io::DatasetSummary& data);
+
+/// Runs `grpo train --policy mlp`.
+int run_train_mlp(core::Environment& env, const ParsedOptions& parsed);
+
+/// Progress on stderr (rank 0): step, worst-group loss, steps/s; at most once a second.
+class Progress {
+public:
+  Progress(bool enabled, index_t total, index_t first = 0, double wall0 = 0.0)
+      : m_enabled(enabled)
+      , m_total(total)
+      , m_first(first)
+      , m_last(wall0)
+      , m_wall0(wall0) {
+    m_tty = isatty(fileno(stderr)) != 0;
+  }
+  void update(const solver::TraceRecord& r) {
+    if (!m_enabled) {
+      return;
+    }
+    const bool last = r.iteration + 1 >= m_total;
+    if (!last && r.wall_seconds - m_last < 1.0 && m_printed) {
+      return;
+    }
+    m_last = r.wall_seconds;
+    m_printed = true;
+    const double elapsed = r.wall_seconds - m_wall0;
+    const double rate =
+        elapsed > 0 ? static_cast<double>(r.iteration + 1 - m_first) / elapsed : 0.0;
+    const bool has_val = !r.val_loss.empty();
+    std::string extra;
+    if (!r.reward_error.empty()) {
+      extra += "  max reward err " + format_double(r.max_reward_error);
+    }
+    if (r.has_gap) {
+      extra += "  gap " + format_double(r.gap_avg.gap);
+    }
+    std::fprintf(stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s",
+                 m_tty ? "\r" : "", static_cast<long long>(r.iteration + 1),
+                 static_cast<long long>(m_total), has_val ? "val" : "train",
+                 has_val ? r.worst_val_loss : r.worst_train_loss, extra.c_str(), rate,
+                 m_tty && !last ? "" : "\n");
+    std::fflush(stderr);
+  }
+
+private:
+  bool m_enabled;
+  index_t m_total;
+  bool m_tty = false;
+  bool m_printed = false;
+  index_t m_first = 0; ///< steps already done when this process started (resumed runs)
+  double m_last = 0.0;
+  double m_wall0 = 0.0;
+};
+
+} // namespace grpo::app

@@ -1,0 +1,742 @@
+#include "solver/neural_solver.hpp"
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <utility>
+
+namespace grpo::solver {
+
+namespace {
+
+constexpr index_t kMaxChunkPairs = 4096;   ///< pairs of one pass of the MLP kernels
+constexpr index_t kMaxChunkOptions = 8192; ///< option rows of one pass (SFT, NLL)
+
+std::string str(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+/// Host copy of a device View.
+template <class T>
+std::vector<T> to_host(const View1<T>& v, index_t n) {
+  std::vector<T> out(static_cast<std::size_t>(n));
+  if (n > 0) {
+    Kokkos::View<T*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>> h(out.data(), n);
+    Kokkos::deep_copy(h, Kokkos::subview(v, std::make_pair(index_t(0), n)));
+  }
+  return out;
+}
+
+template <class T>
+void to_device(const std::vector<T>& in, const View1<T>& v) {
+  const auto n = static_cast<index_t>(in.size());
+  if (n > 0) {
+    Kokkos::View<const T*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>> h(in.data(), n);
+    Kokkos::deep_copy(Kokkos::subview(v, std::make_pair(index_t(0), n)), h);
+  }
+}
+
+/// Consecutive row ranges [begin, end) of at most `max_options` option rows each (a row with
+/// more options than that gets a range of its own; the workspace is sized for it).
+std::vector<std::pair<index_t, index_t>> option_chunks(const std::vector<index_t>& offsets,
+                                                       index_t max_options) {
+  std::vector<std::pair<index_t, index_t>> out;
+  const index_t rows = static_cast<index_t>(offsets.size()) - 1;
+  index_t begin = 0;
+  while (begin < rows) {
+    index_t end = begin + 1;
+    while (end < rows && offsets[end + 1] - offsets[begin] <= max_options) {
+      ++end;
+    }
+    out.emplace_back(begin, end);
+    begin = end;
+  }
+  return out;
+}
+
+/// ref(i) += split.ref_logratio(i) for i < n. A free function: nvcc rejects a KOKKOS_LAMBDA
+/// inside a private member function (reference_margins).
+void add_ref_logratio(const policies::PreferenceSplit& split, const View1<double>& ref, index_t n) {
+  const auto data = split.ref_logratio;
+  Kokkos::parallel_for(
+      "grpo::neural::reference_margins", Kokkos::RangePolicy<ExecSpace>(0, n),
+      KOKKOS_LAMBDA(const index_t i) { ref(i) += static_cast<double>(data(i)); });
+}
+
+} // namespace
+
+AlphaUpdate parse_alpha_update(const std::string& name) {
+  if (name == "step") {
+    return AlphaUpdate::Step;
+  }
+  if (name == "micro-batch") {
+    return AlphaUpdate::MicroBatch;
+  }
+  throw ConfigError("option --alpha-update: invalid value '" + name +
+                    "' (expected step or micro-batch)");
+}
+
+const char* alpha_update_name(AlphaUpdate update) {
+  return update == AlphaUpdate::Step ? "step" : "micro-batch";
+}
+
+ReferenceKind parse_reference(const std::string& name) {
+  if (name == "uniform") {
+    return ReferenceKind::Uniform;
+  }
+  if (name == "initial") {
+    return ReferenceKind::Initial;
+  }
+  if (name == "sft") {
+    return ReferenceKind::Sft;
+  }
+  throw ConfigError("option --reference: invalid value '" + name +
+                    "' (expected uniform, initial or sft)");
+}
+
+const char* reference_name(ReferenceKind kind) {
+  switch (kind) {
+  case ReferenceKind::Uniform:
+    return "uniform";
+  case ReferenceKind::Initial:
+    return "initial";
+  case ReferenceKind::Sft:
+    return "sft";
+  }
+  return "?";
+}
+
+OptimizerConfig NeuralConfig::sft_default_optimizer() {
+  // The paper's SFT stage (ALGORITHM.md §8.2): RMSprop, lr 1e-4, clipping 10.
+  OptimizerConfig c = OptimizerConfig::defaults(OptimizerType::RmsProp);
+  c.lr = 1e-4;
+  return c;
+}
+
+LossType NeuralConfig::loss() const { return loss_of(method); }
+
+WeightRule NeuralConfig::weight_rule() const { return weight_rule_of(method); }
+
+void NeuralConfig::validate(const std::vector<index_t>& group_sizes, bool has_options) const {
+  const auto positive = [](const char* option, double v) {
+    if (!(v > 0.0) || !std::isfinite(v)) {
+      throw ConfigError(std::string("option --") + option + ": invalid value " + str(v) +
+                        " (expected a finite number > 0)");
+    }
+  };
+  const auto non_negative = [](const char* option, double v) {
+    if (!(v >= 0.0) || !std::isfinite(v)) {
+      throw ConfigError(std::string("option --") + option + ": invalid value " + str(v) +
+                        " (expected a finite number >= 0)");
+    }
+  };
+  positive("beta", beta);
+  non_negative("step-alpha", step_alpha);
+  if (!(chi >= 0.0 && chi <= 1.0)) {
+    throw ConfigError("option --chi: invalid value " + str(chi) + " (expected a number in [0, 1])");
+  }
+  non_negative("clip-norm", clip_norm);
+  non_negative("sft-clip-norm", sft_clip_norm);
+  network.validate();
+  non_negative("lr", optimizer.lr);
+  non_negative("weight-decay", optimizer.weight_decay);
+  non_negative("momentum", optimizer.momentum);
+  non_negative("sft-lr", sft_optimizer.lr);
+  try {
+    optimizer.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("option --optimizer: ") + e.what());
+  }
+  try {
+    sft_optimizer.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("option --sft-optimizer: ") + e.what());
+  }
+  if (iterations < 1) {
+    throw ConfigError("option --iterations: invalid value " + std::to_string(iterations) +
+                      " (expected an integer >= 1)");
+  }
+  if (batch_size < 0) {
+    throw ConfigError("option --batch-size: invalid value " + std::to_string(batch_size) +
+                      " (expected an integer >= 0, 0 = all training pairs)");
+  }
+  if (micro_batches < 1) {
+    throw ConfigError("option --micro-batches: invalid value " + std::to_string(micro_batches) +
+                      " (expected an integer >= 1)");
+  }
+  index_t total = 0;
+  for (const index_t n : group_sizes) {
+    total += n;
+  }
+  const index_t batch = batch_size == 0 ? total : batch_size;
+  if (batch < micro_batches) {
+    throw ConfigError("option --micro-batches: " + std::to_string(micro_batches) +
+                      " parts of a batch of " + std::to_string(batch) +
+                      " pairs (expected at most one part per pair)");
+  }
+  if (batch % micro_batches != 0) {
+    throw ConfigError("option --micro-batches: " + std::to_string(micro_batches) +
+                      " does not divide the batch of " + std::to_string(batch) + " pairs");
+  }
+  for (std::size_t g = 0; g < group_sizes.size(); ++g) {
+    if (group_sizes[g] == 0 && weight_rule() != WeightRule::Erm) {
+      throw ConfigError("option --method: group " + std::to_string(g) + " has no training pairs; " +
+                        method_name(method) +
+                        " needs every group (use dpo or ipo, or drop the group)");
+    }
+  }
+  if (!is_weights.empty()) {
+    if (weight_rule() != WeightRule::ImportanceSampling) {
+      throw ConfigError("option --is-weights: only with is-dpo or is-ipo");
+    }
+    const auto expanded =
+        expand_per_group(is_weights, static_cast<int>(group_sizes.size()), "is-weights");
+    double sum = 0.0;
+    for (const double w : expanded) {
+      non_negative("is-weights", w);
+      sum += w;
+    }
+    if (!(sum > 0.0)) {
+      throw ConfigError("option --is-weights: the weights sum to 0");
+    }
+  }
+  if (sft_steps < 0) {
+    throw ConfigError("option --sft-steps: invalid value " + std::to_string(sft_steps) +
+                      " (expected an integer >= 0)");
+  }
+  if (sft_batch < 0) {
+    throw ConfigError("option --sft-batch: invalid value " + std::to_string(sft_batch) +
+                      " (expected an integer >= 0, 0 = all prompts)");
+  }
+  if (sft_warmup < 0) {
+    throw ConfigError("option --sft-warmup: invalid value " + std::to_string(sft_warmup) +
+                      " (expected an integer >= 0)");
+  }
+  if (sft_steps > 0 && !has_options) {
+    throw ConfigError("option --sft-steps: the SFT stage needs every option of each prompt, and "
+                      "the dataset has none (schema 1.1 option datasets; see grpo convert)");
+  }
+  if (reference == ReferenceKind::Sft && sft_steps == 0) {
+    throw ConfigError("option --reference: 'sft' needs an SFT stage (--sft-steps > 0)");
+  }
+}
+
+NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
+                           const policies::PreferenceSplit& train)
+    : m_config(std::move(config))
+    , m_comm(std::move(comm))
+    , m_train(train) {
+  if (!m_train.has_pair_features()) {
+    throw InternalError("NeuralSolver: the training split was loaded without pair features", false);
+  }
+  m_num_groups = m_train.num_groups();
+  m_total = m_train.total_rows();
+  for (int g = 0; g < m_num_groups; ++g) {
+    m_group_sizes.push_back(m_train.group_size(g));
+  }
+  m_config.network.input_dim = m_train.feature_dim;
+  m_config.validate(m_group_sizes, m_train.has_options());
+
+  const index_t local = m_train.local_rows();
+  m_row_group.assign(static_cast<std::size_t>(local), -1);
+  m_global_of_local.assign(static_cast<std::size_t>(local), -1);
+  for (const auto& piece : m_train.pieces) {
+    for (index_t k = 0; k < piece.size(); ++k) {
+      m_row_group[static_cast<std::size_t>(piece.local_begin + k)] = piece.group;
+      m_global_of_local[static_cast<std::size_t>(piece.local_begin + k)] = piece.global_begin + k;
+    }
+  }
+
+  m_policy = policies::MlpPolicy(m_config.network, m_config.seed);
+  m_optimizer = Optimizer(m_config.optimizer, m_policy.num_params());
+
+  // Work arrays: a part of the pass holds at most min(batch / parts, local rows) local pairs.
+  const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
+  const index_t part = std::max<index_t>(1, std::min(batch / m_config.micro_batches, local));
+  index_t sft_part =
+      m_config.sft_steps > 0 ? (m_config.sft_batch == 0 ? m_total : m_config.sft_batch) : 0;
+  sft_part = std::min(sft_part, local);
+  index_t max_options = 0;
+  if (m_train.has_options() && local > 0) {
+    const auto offsets = to_host(m_train.option_offsets, local + 1);
+    for (index_t i = 0; i < local; ++i) {
+      max_options = std::max(max_options, offsets[i + 1] - offsets[i]);
+    }
+  }
+  const index_t ws_rows =
+      std::max<index_t>({2, 2 * std::min(part, kMaxChunkPairs),
+                         std::min(kMaxChunkOptions, sft_part * max_options), max_options});
+  m_ws = policies::MlpWorkspace(m_config.network, ws_rows);
+  // A part may hold a row twice when the batch exceeds the training set (two epochs in one part).
+  const index_t scratch = std::max<index_t>(
+      {1, batch / m_config.micro_batches,
+       m_config.sft_steps > 0 ? (m_config.sft_batch == 0 ? m_total : m_config.sft_batch) : 0});
+  m_rows = View1<index_t>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::rows"),
+                          scratch);
+  m_margins = View1<double>(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::margins"), scratch);
+  m_coeff = View1<double>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::coeff"),
+                          scratch);
+  m_grad = View1<double>("grpo::neural::grad", m_policy.num_params());
+  m_grad_host.resize(static_cast<std::size_t>(m_policy.num_params()));
+
+  m_log_alpha.assign(m_num_groups, -std::log(static_cast<double>(m_num_groups)));
+  if (m_config.weight_rule() == WeightRule::ImportanceSampling) {
+    const auto is_weights = expand_per_group(m_config.is_weights, m_num_groups, "is-weights");
+    m_fixed.resize(m_num_groups);
+    double sum = 0.0;
+    for (int g = 0; g < m_num_groups; ++g) {
+      m_fixed[g] = m_config.is_weights.empty() ? 1.0 / static_cast<double>(m_group_sizes[g])
+                                               : is_weights[static_cast<std::size_t>(g)];
+      sum += m_fixed[g];
+    }
+    for (double& v : m_fixed) {
+      v /= sum;
+    }
+  }
+  // ERM and IS report their fixed weights as alpha (as the log-linear solver does).
+  if (m_config.weight_rule() != WeightRule::Robust) {
+    const auto w = weights();
+    for (int g = 0; g < m_num_groups; ++g) {
+      m_log_alpha[g] = std::log(w[g]);
+    }
+  }
+}
+
+std::vector<double> NeuralSolver::alpha() const {
+  std::vector<double> a(m_log_alpha.size());
+  for (std::size_t g = 0; g < a.size(); ++g) {
+    a[g] = std::exp(m_log_alpha[g]);
+  }
+  return a;
+}
+
+std::vector<double> NeuralSolver::weights() const {
+  std::vector<double> w(static_cast<std::size_t>(m_num_groups));
+  switch (m_config.weight_rule()) {
+  case WeightRule::Erm:
+    for (int g = 0; g < m_num_groups; ++g) {
+      w[g] = static_cast<double>(m_group_sizes[g]) / static_cast<double>(m_total);
+    }
+    break;
+  case WeightRule::ImportanceSampling:
+    w = m_fixed;
+    break;
+  case WeightRule::Robust: {
+    const auto a = alpha();
+    for (int g = 0; g < m_num_groups; ++g) {
+      w[g] = (1.0 - m_config.chi) / m_num_groups + m_config.chi * a[g];
+    }
+    break;
+  }
+  }
+  return w;
+}
+
+double NeuralSolver::param_norm() const {
+  double s = 0.0;
+  for (const double x : m_policy.params_host()) {
+    s += x * x;
+  }
+  return std::sqrt(s);
+}
+
+void NeuralSolver::check_finite(double value, const char* what) const {
+  if (!std::isfinite(value)) {
+    throw NumericalError("non-finite " + std::string(what) + " (" + str(value) + ") at step " +
+                         std::to_string(m_iteration) +
+                         "; lower the learning rate or enable --clip-norm");
+  }
+}
+
+const std::vector<index_t>& NeuralSolver::permutation(std::int64_t epoch, std::uint64_t stream) {
+  if (epoch == m_perm_epoch && stream == m_perm_stream) {
+    return m_perm;
+  }
+  // Sort the rows by a keyed hash: a uniform random permutation, the same on every rank.
+  std::vector<std::pair<std::uint64_t, index_t>> keyed(static_cast<std::size_t>(m_total));
+  for (index_t r = 0; r < m_total; ++r) {
+    keyed[static_cast<std::size_t>(r)] = {rng::hash(m_config.seed, stream,
+                                                    static_cast<std::uint64_t>(epoch),
+                                                    static_cast<std::uint64_t>(r)),
+                                          r};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  m_perm.resize(keyed.size());
+  for (std::size_t k = 0; k < keyed.size(); ++k) {
+    m_perm[k] = keyed[k].second;
+  }
+  m_perm_epoch = epoch;
+  m_perm_stream = stream;
+  return m_perm;
+}
+
+void NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
+                        std::vector<index_t>& local, std::vector<index_t>& counts) {
+  local.clear();
+  counts.assign(static_cast<std::size_t>(m_num_groups), 0);
+  if (size == m_total && first_slot % m_total == 0) {
+    // A whole epoch in one part: every row once, no permutation needed.
+    counts = m_group_sizes;
+    local.resize(m_global_of_local.size());
+    std::iota(local.begin(), local.end(), index_t(0));
+    return;
+  }
+  std::vector<index_t> global;
+  global.reserve(static_cast<std::size_t>(size));
+  for (index_t s = 0; s < size; ++s) {
+    const std::int64_t slot = first_slot + s;
+    const auto& perm = permutation(slot / m_total, stream);
+    global.push_back(perm[static_cast<std::size_t>(slot % m_total)]);
+  }
+  std::sort(global.begin(), global.end());
+  int g = 0;
+  std::size_t piece = 0;
+  const auto& pieces = m_train.pieces;
+  for (const index_t r : global) {
+    while (r >= m_train.offsets[g + 1]) {
+      ++g;
+    }
+    ++counts[g];
+    while (piece < pieces.size() && pieces[piece].global_end <= r) {
+      ++piece;
+    }
+    if (piece < pieces.size() && r >= pieces[piece].global_begin) {
+      local.push_back(pieces[piece].local_begin + (r - pieces[piece].global_begin));
+    }
+  }
+}
+
+void NeuralSolver::upload_rows(const std::vector<index_t>& local) { to_device(local, m_rows); }
+
+void NeuralSolver::update_alpha(const std::vector<double>& signal,
+                                const std::vector<bool>& active) {
+  for (int g = 0; g < m_num_groups; ++g) {
+    if (active[g]) {
+      m_log_alpha[g] += m_config.step_alpha * m_config.chi * signal[g];
+    }
+  }
+  const double m = *std::max_element(m_log_alpha.begin(), m_log_alpha.end());
+  double s = 0.0;
+  for (const double v : m_log_alpha) {
+    s += std::exp(v - m);
+  }
+  const double lse = m + std::log(s);
+  for (double& v : m_log_alpha) {
+    v -= lse;
+  }
+}
+
+View1<double> NeuralSolver::reference_margins(const policies::PreferenceSplit& split) {
+  for (const auto& [name, view] : m_ref_cache) {
+    if (name == split.name) {
+      return view;
+    }
+  }
+  const index_t n = split.local_rows();
+  View1<double> ref(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::ref_" + split.name),
+      std::max<index_t>(n, 1));
+  if (m_reference_is_network && n > 0) {
+    m_reference.pair_margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), ref);
+  } else {
+    Kokkos::deep_copy(ref, 0.0);
+  }
+  add_ref_logratio(split, ref, n);
+  m_ref_cache.emplace_back(split.name, ref);
+  return ref;
+}
+
+double NeuralSolver::sft_step(std::int64_t t) {
+  const index_t batch = m_config.sft_batch == 0 ? m_total : m_config.sft_batch;
+  std::vector<index_t> local;
+  std::vector<index_t> counts;
+  draw(t * batch, batch, rng::kStreamSftOrder, local, counts);
+  const auto n = static_cast<index_t>(local.size());
+  // Contiguous chunks of the (sorted) local rows whose options fit the workspace.
+  const auto offsets = to_host(m_train.option_offsets, m_train.local_rows() + 1);
+  std::vector<index_t> sizes(local.size() + 1, 0);
+  for (std::size_t k = 0; k < local.size(); ++k) {
+    sizes[k + 1] = sizes[k] + offsets[local[k] + 1] - offsets[local[k]];
+  }
+  upload_rows(local);
+  Kokkos::deep_copy(m_grad, 0.0);
+  Kokkos::deep_copy(m_coeff, -1.0 / static_cast<double>(batch));
+  const auto options = policies::MlpPolicy::options_of(m_train);
+  const auto selection = policies::RowSelection::rows(m_rows, n);
+  double nll = 0.0;
+  for (const auto& [begin, end] : option_chunks(sizes, m_ws.max_rows())) {
+    const auto chunk = selection.slice(begin, end - begin);
+    const auto out = Kokkos::subview(m_margins, std::make_pair(begin, end));
+    m_policy.option_log_probs(ExecSpace(), m_ws, options, m_train.chosen_option, chunk, out);
+    m_policy.accumulate_log_prob_gradient(
+        ExecSpace(), m_ws, Kokkos::subview(m_coeff, std::make_pair(begin, end)), m_grad);
+  }
+  for (const double lp : to_host(m_margins, n)) {
+    nll -= lp;
+  }
+  std::vector<double> sums{nll};
+  m_comm.allreduce_sum(sums);
+  nll = sums[0] / static_cast<double>(batch);
+  check_finite(nll, "SFT loss");
+
+  Kokkos::deep_copy(Kokkos::View<double*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                        m_grad_host.data(), m_grad_host.size()),
+                    m_grad);
+  m_comm.allreduce_sum(m_grad_host);
+  to_device(m_grad_host, m_grad);
+  if (m_config.sft_clip_norm > 0) {
+    check_finite(m_optimizer.clip_grad_norm(ExecSpace(), m_grad, m_config.sft_clip_norm),
+                 "SFT gradient norm");
+  }
+  return nll;
+}
+
+double NeuralSolver::prepare() {
+  if (m_prepared) {
+    throw InternalError("NeuralSolver::prepare called twice", false);
+  }
+  m_prepared = true;
+  const auto start = std::chrono::steady_clock::now();
+  double nll = std::numeric_limits<double>::quiet_NaN();
+  if (m_config.reference == ReferenceKind::Initial) {
+    m_reference = m_policy;
+    m_reference_is_network = true;
+  }
+  if (m_config.sft_steps > 0) {
+    Optimizer sft(m_config.sft_optimizer, m_policy.num_params());
+    std::swap(sft, m_optimizer); // sft_step clips with m_optimizer's helpers
+    for (std::int64_t t = 0; t < m_config.sft_steps; ++t) {
+      if (m_config.sft_warmup > 0) {
+        const double ramp =
+            std::min(1.0, static_cast<double>(t + 1) / static_cast<double>(m_config.sft_warmup));
+        m_optimizer.set_lr(m_config.sft_optimizer.lr * ramp);
+      }
+      nll = sft_step(t);
+      m_optimizer.step(ExecSpace(), m_policy.params(), m_grad);
+    }
+    std::swap(sft, m_optimizer);
+  }
+  if (m_config.reference == ReferenceKind::Sft) {
+    m_reference = m_policy;
+    m_reference_is_network = true;
+  }
+  m_sft_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return nll;
+}
+
+NeuralStepReport NeuralSolver::step() {
+  if (!m_prepared) {
+    prepare();
+  }
+  NeuralStepReport report;
+  report.iteration = m_iteration;
+  const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
+  const index_t parts = m_config.micro_batches;
+  const index_t part_size = batch / parts;
+  const auto ref = reference_margins(m_train);
+  const auto ref_host = to_host(ref, m_train.local_rows());
+  const auto loss_type = m_config.loss();
+  const auto rule = m_config.weight_rule();
+  const int K = m_num_groups;
+  const double N = static_cast<double>(m_total);
+
+  Kokkos::deep_copy(m_grad, 0.0);
+  std::vector<index_t> local;
+  std::vector<index_t> counts;
+  std::vector<double> losses;
+  std::vector<double> slopes;
+  std::vector<double> coeff;
+  for (index_t part = 0; part < parts; ++part) {
+    draw(m_iteration * batch + part * part_size, part_size, rng::kStreamPairOrder, local, counts);
+    const auto n = static_cast<index_t>(local.size());
+    upload_rows(local);
+    const auto selection = policies::RowSelection::rows(m_rows, n);
+    if (n > 0) {
+      m_policy.pair_margins(ExecSpace(), m_ws, m_train, selection, m_margins);
+    }
+    const auto margins = to_host(m_margins, n);
+    losses.resize(local.size());
+    slopes.resize(local.size());
+    std::vector<double> sums(static_cast<std::size_t>(K), 0.0);
+    with_loss(loss_type, m_config.beta, [&](const auto& f) {
+      for (std::size_t k = 0; k < local.size(); ++k) {
+        f(margins[k] - ref_host[static_cast<std::size_t>(local[k])], losses[k], slopes[k]);
+        sums[static_cast<std::size_t>(m_row_group[static_cast<std::size_t>(local[k])])] +=
+            losses[k];
+      }
+      return 0;
+    });
+    m_comm.allreduce_sum(sums);
+
+    // The group-loss estimate (and the alpha signal), then the weights of the objective.
+    std::vector<double> estimate(static_cast<std::size_t>(K), 0.0);
+    std::vector<bool> active(static_cast<std::size_t>(K), false);
+    report.empty_groups = 0;
+    for (int g = 0; g < K; ++g) {
+      active[g] = counts[g] > 0;
+      report.empty_groups += active[g] ? 0 : 1;
+      if (m_config.alpha_update == AlphaUpdate::Step) {
+        estimate[g] = active[g] ? sums[g] / static_cast<double>(counts[g]) : 0.0;
+      } else {
+        estimate[g] = N / static_cast<double>(m_group_sizes[g]) * sums[g];
+        active[g] = true; // absent groups get a signal of 0 (§8.3)
+      }
+      check_finite(estimate[g], "group loss");
+    }
+    if (rule == WeightRule::Robust) {
+      update_alpha(estimate, active);
+    }
+    const auto w = weights();
+    // Per-pair coefficients of d(objective / parts)/dh.
+    std::vector<double> group_coeff(static_cast<std::size_t>(K), 0.0);
+    double objective = 0.0;
+    for (int g = 0; g < K; ++g) {
+      if (rule == WeightRule::Erm) {
+        group_coeff[g] = 1.0 / static_cast<double>(part_size);
+        objective += sums[g] / static_cast<double>(part_size);
+      } else if (m_config.alpha_update == AlphaUpdate::Step) {
+        group_coeff[g] = counts[g] > 0 ? w[g] / static_cast<double>(counts[g]) : 0.0;
+        objective += w[g] * estimate[g];
+      } else {
+        group_coeff[g] = w[g] * N / static_cast<double>(m_group_sizes[g]);
+        objective += w[g] * estimate[g];
+      }
+    }
+    report.loss += objective / static_cast<double>(parts);
+    report.batch_loss.assign(static_cast<std::size_t>(K), std::numeric_limits<double>::quiet_NaN());
+    for (int g = 0; g < K; ++g) {
+      if (counts[g] > 0) {
+        report.batch_loss[g] = m_config.alpha_update == AlphaUpdate::Step
+                                   ? estimate[g]
+                                   : sums[g] / static_cast<double>(counts[g]);
+      }
+    }
+    coeff.resize(local.size());
+    for (std::size_t k = 0; k < local.size(); ++k) {
+      coeff[k] =
+          group_coeff[static_cast<std::size_t>(m_row_group[static_cast<std::size_t>(local[k])])] *
+          slopes[k] / static_cast<double>(parts);
+    }
+    to_device(coeff, m_coeff);
+    if (n > 0) {
+      const auto c = Kokkos::subview(m_coeff, std::make_pair(index_t(0), n));
+      if (n <= m_ws.max_pairs()) {
+        m_policy.accumulate_pair_gradient(ExecSpace(), m_ws, c, m_grad);
+      } else {
+        m_policy.accumulate_pair_gradient(ExecSpace(), m_ws, m_train, selection, c, m_grad);
+      }
+    }
+  }
+  check_finite(report.loss, "training loss");
+
+  // One Allreduce of the P gradient entries, then clipping and the optimiser step.
+  Kokkos::deep_copy(Kokkos::View<double*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                        m_grad_host.data(), m_grad_host.size()),
+                    m_grad);
+  m_comm.allreduce_sum(m_grad_host);
+  to_device(m_grad_host, m_grad);
+  report.grad_norm = m_config.clip_norm > 0
+                         ? m_optimizer.clip_grad_norm(ExecSpace(), m_grad, m_config.clip_norm)
+                         : m_optimizer.grad_norm(ExecSpace(), m_grad);
+  check_finite(report.grad_norm, "gradient norm");
+  m_optimizer.step(ExecSpace(), m_policy.params(), m_grad);
+  ++m_iteration;
+  return report;
+}
+
+PairMetrics NeuralSolver::evaluate(const policies::PreferenceSplit& split) {
+  if (!m_prepared) {
+    prepare();
+  }
+  const int K = split.num_groups();
+  const index_t n = split.local_rows();
+  const auto ref = to_host(reference_margins(split), n);
+  View1<double> margins(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::eval"),
+                        std::max<index_t>(n, 1));
+  if (n > 0) {
+    m_policy.pair_margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), margins);
+  }
+  const auto h = to_host(margins, n);
+  std::vector<double> nll(static_cast<std::size_t>(n), 0.0);
+  const bool with_nll = split.has_options();
+  if (with_nll && n > 0) {
+    const auto offsets = to_host(split.option_offsets, n + 1);
+    const auto options = policies::MlpPolicy::options_of(split);
+    for (const auto& [begin, end] : option_chunks(offsets, m_ws.max_rows())) {
+      const auto out = Kokkos::subview(margins, std::make_pair(begin, end));
+      m_policy.option_log_probs(ExecSpace(), m_ws, options, split.chosen_option,
+                                policies::RowSelection::range(begin, end - begin), out);
+    }
+    const auto lp = to_host(margins, n);
+    for (index_t i = 0; i < n; ++i) {
+      nll[static_cast<std::size_t>(i)] = -lp[static_cast<std::size_t>(i)];
+    }
+  }
+  // Per group: loss, reward hits, log-prob hits, reference hits, beta h, nll.
+  constexpr int kFields = 6;
+  std::vector<double> sums(static_cast<std::size_t>(kFields * K), 0.0);
+  with_loss(m_config.loss(), m_config.beta, [&](const auto& f) {
+    for (const auto& piece : split.pieces) {
+      double* s = &sums[static_cast<std::size_t>(kFields * piece.group)];
+      for (index_t k = 0; k < piece.size(); ++k) {
+        const auto i = static_cast<std::size_t>(piece.local_begin + k);
+        const double margin = h[i] - ref[i];
+        double value = 0.0;
+        double slope = 0.0;
+        f(margin, value, slope);
+        s[0] += value;
+        s[1] += margin > 0.0 ? 1.0 : 0.0;
+        s[2] += h[i] > 0.0 ? 1.0 : 0.0;
+        s[3] += ref[i] > 0.0 ? 1.0 : 0.0;
+        s[4] += m_config.beta * margin;
+        s[5] += nll[i];
+      }
+    }
+    return 0;
+  });
+  m_comm.allreduce_sum(sums);
+  PairMetrics m;
+  m.worst_loss = -std::numeric_limits<double>::infinity();
+  m.worst_reward_accuracy = std::numeric_limits<double>::infinity();
+  m.worst_logprob_accuracy = std::numeric_limits<double>::infinity();
+  int present = 0;
+  for (int g = 0; g < K; ++g) {
+    const double size = static_cast<double>(split.group_size(g));
+    const double* s = &sums[static_cast<std::size_t>(kFields * g)];
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const auto mean = [&](double v) { return size > 0 ? v / size : nan; };
+    m.loss.push_back(mean(s[0]));
+    m.reward_accuracy.push_back(mean(s[1]));
+    m.logprob_accuracy.push_back(mean(s[2]));
+    m.reference_accuracy.push_back(mean(s[3]));
+    m.reward_margin.push_back(mean(s[4]));
+    if (with_nll) {
+      m.nll.push_back(mean(s[5]));
+    }
+    if (size > 0) {
+      ++present;
+      m.worst_loss = std::max(m.worst_loss, m.loss.back());
+      m.worst_reward_accuracy = std::min(m.worst_reward_accuracy, m.reward_accuracy.back());
+      m.worst_logprob_accuracy = std::min(m.worst_logprob_accuracy, m.logprob_accuracy.back());
+      m.average_loss += m.loss.back();
+      m.average_reward_accuracy += m.reward_accuracy.back();
+      m.average_logprob_accuracy += m.logprob_accuracy.back();
+    }
+  }
+  if (present > 0) {
+    m.average_loss /= present;
+    m.average_reward_accuracy /= present;
+    m.average_logprob_accuracy /= present;
+  }
+  return m;
+}
+
+} // namespace grpo::solver
