@@ -36,6 +36,8 @@ po::options_description globalopinionqa_options() {
                           "India (Current national sample),China,Japan]")
     ("top", text(), "instead: the N groups with the most records (ties by name)")
     ("pairs", text(), "one (preferred vs a random other option) | all (vs every other) [one]")
+    ("prompt", text(), "paper ('Opinion of people in <country> on: <question>', §8.1) | "
+                       "question (the bare question, the same for every country) [paper]")
     ("dim", text(), "feature dimension d, >= 8 [64]")
     ("seed", text(), "seed of the split and of the rejected options [42]");
   // clang-format on
@@ -80,6 +82,8 @@ io::OpinionSpec resolve(const ParsedOptions& p) {
     s.top = ranged("top", 1, io::kOpinionMaxTop);
   if (given(p, "pairs"))
     s.pairs = io::parse_opinion_pairs(get_string(p, "pairs"));
+  if (given(p, "prompt"))
+    s.prompt = io::parse_opinion_prompt(get_string(p, "prompt"));
   if (given(p, "dim"))
     s.dim = ranged("dim", io::kOpinionMinDim, io::kOpinionMaxDim);
   if (given(p, "seed"))

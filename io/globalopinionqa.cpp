@@ -255,6 +255,28 @@ const char* opinion_pairs_name(OpinionPairs pairs) {
   return pairs == OpinionPairs::One ? "one" : "all";
 }
 
+OpinionPrompt parse_opinion_prompt(const std::string& value) {
+  if (value == "paper") {
+    return OpinionPrompt::Paper;
+  }
+  if (value == "question") {
+    return OpinionPrompt::Question;
+  }
+  throw ConfigError("option --prompt: invalid value '" + value + "' (accepted: paper, question)");
+}
+
+const char* opinion_prompt_name(OpinionPrompt prompt) {
+  return prompt == OpinionPrompt::Paper ? "paper" : "question";
+}
+
+std::string opinion_prompt_text(OpinionPrompt prompt, const std::string& country,
+                                const std::string& question) {
+  if (prompt == OpinionPrompt::Question) {
+    return question;
+  }
+  return "Opinion of people in " + country + " on: " + question;
+}
+
 void OpinionSpec::validate() const {
   if (dim < kOpinionMinDim || dim > kOpinionMaxDim) {
     throw ConfigError("option --dim: invalid value " + std::to_string(dim) +
@@ -472,7 +494,9 @@ std::string opinion_feature_map(int dim) {
     << "]; n-grams: word unigrams and bigrams (ASCII lower-cased, split at non-alphanumeric "
        "ASCII), h = splitmix64(fnv1a64(n-gram)), bucket = (h mod 2^32) mod size, sign = -1 if "
        "bit 63 of h, blocks L2-normalised; question = text between 'Question:' and "
-       "'\\nOptions:'; position: one-hot min(k, 4), then k/(n-1)";
+       "'\\nOptions:', its n-grams those of the prompt (--prompt paper: 'Opinion of people in "
+       "<country> on: <question>'; question: the question alone); position: one-hot min(k, 4), "
+       "then k/(n-1)";
   return o.str();
 }
 
@@ -616,9 +640,10 @@ OpinionDataset convert_opinions(const std::vector<OpinionRecord>& records, const
         }
         const OpinionRecord& r = records[i];
         const int n = static_cast<int>(r.options.size());
+        const std::string prompt = opinion_prompt_text(spec.prompt, out.groups[gs], r.question);
         features.assign(static_cast<std::size_t>(n) * d, 0.0f);
         for (int o = 0; o < n; ++o) {
-          opinion_features(r.question, r.options[static_cast<std::size_t>(o)], o, n, d,
+          opinion_features(prompt, r.options[static_cast<std::size_t>(o)], o, n, d,
                            features.data() + static_cast<std::ptrdiff_t>(o) * d);
         }
         // Preferred: the largest share, ties to the lowest index.
@@ -657,13 +682,15 @@ DatasetHeader opinion_header(const OpinionDataset& data, const OpinionSpec& spec
   h.source = "globalopinionqa";
   std::ostringstream ini;
   ini << "input = " << input << "\ncountries = " << join(data.groups, ",")
-      << "\npairs = " << opinion_pairs_name(spec.pairs) << "\ndim = " << data.dim
+      << "\npairs = " << opinion_pairs_name(spec.pairs)
+      << "\nprompt = " << opinion_prompt_name(spec.prompt) << "\ndim = " << data.dim
       << "\nseed = " << spec.seed << "\n";
   h.text_attributes = {{"input", input},
                        {"input_checksum", checksum},
                        {"countries", join(data.groups, ",")},
                        {"selection", data.selection},
                        {"pairs", opinion_pairs_name(spec.pairs)},
+                       {"prompt", opinion_prompt_name(spec.prompt)},
                        {"feature_map", opinion_feature_map(data.dim)},
                        {"converter", ini.str()}};
   h.int_attributes = {{"seed", static_cast<std::int64_t>(spec.seed)},

@@ -25,6 +25,18 @@ enum class OpinionPairs { One, All };
 OpinionPairs parse_opinion_pairs(const std::string& value, const std::string& option = "pairs");
 const char* opinion_pairs_name(OpinionPairs pairs);
 
+/// The prompt whose n-grams form the question block of the features: `paper` is the official
+/// code's prompt "Opinion of people in <country> on: <question>" (ALGORITHM.md §8.1), so one
+/// policy can answer each country differently; `question` is the bare question, the same for
+/// every country (one policy must then serve conflicting groups).
+enum class OpinionPrompt { Paper, Question };
+/// ConfigError("option --prompt: invalid value '<v>' (accepted: paper, question)") otherwise.
+OpinionPrompt parse_opinion_prompt(const std::string& value);
+const char* opinion_prompt_name(OpinionPrompt prompt);
+/// The text of the prompt of `question` for `country`.
+std::string opinion_prompt_text(OpinionPrompt prompt, const std::string& country,
+                                const std::string& question);
+
 inline constexpr int kOpinionMinDim = 8;
 inline constexpr int kOpinionMaxDim = 1 << 16;
 inline constexpr int kOpinionMaxTop = 1 << 20;
@@ -43,6 +55,7 @@ struct OpinionSpec {
   std::vector<std::string> countries;
   int top = 0; ///< > 0: the `top` groups with the most records (ties by name)
   OpinionPairs pairs = OpinionPairs::One;
+  OpinionPrompt prompt = OpinionPrompt::Paper;
   int dim = 64; ///< feature dimension d >= kOpinionMinDim
   std::uint64_t seed = 42;
   /// Throws ConfigError naming the option, the value and the accepted range.

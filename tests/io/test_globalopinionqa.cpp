@@ -329,6 +329,56 @@ TEST(GlobalOpinionQa, ChosenAndRejectedAreTheirOptionRows) {
   }
 }
 
+TEST(GlobalOpinionQa, ThePaperPromptNamesTheCountry) {
+  // The same 12 questions asked in two countries: with --prompt paper ("Opinion of people in
+  // <country> on: <question>", §8.1) the prompt blocks differ by country; with --prompt question
+  // they are equal. Both are the hashed n-grams of that text.
+  auto records = questions("A", 12, 0);
+  const auto more = questions("B", 12, 100);
+  records.insert(records.end(), more.begin(), more.end());
+  for (const OpinionPrompt prompt : {OpinionPrompt::Paper, OpinionPrompt::Question}) {
+    OpinionSpec spec = spec_for({"A", "B"});
+    spec.prompt = prompt;
+    const auto data = convert(records, spec);
+    const auto l = opinion_feature_layout(data.dim);
+    const auto block = [&](const OpinionSplit& s, index_t option_row) {
+      const float* row = s.options.data() + option_row * data.dim;
+      return std::vector<float>(row + l.question_begin, row + l.question_begin + l.question_size);
+    };
+    for (int g = 0; g < 2; ++g) {
+      const auto& s = data.train;
+      const index_t i = s.offsets[g];
+      // questions() asks "Is topic q important?" with record ids first + q (first = 0, 100).
+      const std::string text = "Is topic " + std::to_string(s.record_id[i] % 100) + " important?";
+      std::vector<float> want(static_cast<std::size_t>(l.question_size));
+      hash_ngrams(text_ngrams(opinion_prompt_text(prompt, g == 0 ? "A" : "B", text)), want.data(),
+                  l.question_size);
+      EXPECT_EQ(block(s, s.option_offsets[i]), want);
+    }
+    // A question of both countries: compare their prompt blocks.
+    const auto& s = data.train;
+    std::map<std::int64_t, index_t> row_of_question[2];
+    for (int g = 0; g < 2; ++g) {
+      for (index_t i = s.offsets[g]; i < s.offsets[g + 1]; ++i) {
+        row_of_question[g][s.question[i]] = i;
+      }
+    }
+    int shared = 0;
+    for (const auto& [q, i] : row_of_question[0]) {
+      const auto it = row_of_question[1].find(q);
+      if (it == row_of_question[1].end()) {
+        continue;
+      }
+      ++shared;
+      const bool equal = block(s, s.option_offsets[i]) == block(s, s.option_offsets[it->second]);
+      EXPECT_EQ(equal, prompt == OpinionPrompt::Question);
+    }
+    EXPECT_GT(shared, 0);
+  }
+  EXPECT_EQ(parse_opinion_prompt("paper"), OpinionPrompt::Paper);
+  EXPECT_THROW(parse_opinion_prompt("chat"), ConfigError);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The feature map
 
