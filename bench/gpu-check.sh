@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The device check (bench/README.md, "On a GPU"): from the working tree alone, builds Kokkos
-# 3.4.01 with CUDA for the GPU it finds, GoogleTest, Google Benchmark and grpo's kernels (no MPI,
-# no HDF5), runs the kernel unit tests on the GPU, then the log-linear and MLP benchmarks, and
-# prints the achieved bandwidth of the GR-DPO step against the device-to-device copy bandwidth
-# measured in the same program. Budget: under 8 minutes on the GPU machine (16 cores); each
-# phase has its own time limit, so a slow phase still leaves a report.
+# The device check (bench/README.md, "On a GPU: gpu-check.sh"): from the working tree alone,
+# builds Kokkos 3.4.01 with CUDA for the GPU it finds, GoogleTest, Google Benchmark and grpo's
+# kernels (no MPI, no HDF5), runs the kernel unit tests on the GPU, then the log-linear and MLP
+# benchmarks, and prints the achieved bandwidth of the GR-DPO step against the device-to-device
+# copy bandwidth measured in the same program. Budget: under 8 minutes on the GPU machine (16
+# cores); each phase has its own time limit and the whole check stops at 450 s
+# (GRPO_GPU_CHECK_SECONDS), so a slow phase still leaves a report.
 #
 # The GPU machine has nvcc, CMake, a host compiler and python3, but no MPI, HDF5, Boost,
 # GoogleTest, Google Benchmark, Kokkos or network. Prepare the sources once, here (needs the
@@ -13,7 +14,7 @@
 # which fills third_party/ (ignored by git, about 13 MB): kokkos-3.4.01 (patched, from
 # scripts/build-kokkos.sh), googletest (Debian's /usr/src/googletest) and benchmark (Debian's
 # source package of Google Benchmark 1.7.1). Then one call of the device tool:
-#   command: bash bench/gpu-check.sh        timeout_s: 540
+#   command: bash bench/gpu-check.sh        timeout_s: 480 (the check stops itself at 450 s)
 #   carry:   ["third_party/kokkos-3.4.01", "third_party/googletest", "third_party/benchmark"]
 # Results go to $OUT (the device tool's) or else to WORK/out: gpu-check.log, summary.txt,
 # ctest.log, bench.json, bench_mlp.json, build.log.
@@ -98,6 +99,9 @@ limit() { # limit N: N seconds, or what is left before the deadline if that is l
 
 # --- 0. the machine -------------------------------------------------------------------------
 phase "machine"
+for tool in cmake g++ python3; do
+  command -v "$tool" > /dev/null || { echo "gpu-check: $tool is missing" >&2; exit 1; }
+done
 gpu=""
 if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then
   gpu=$(nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader |
@@ -199,7 +203,7 @@ fi
 
 # --- 5. summary -----------------------------------------------------------------------------
 phase "summary"
-python3 - "$out" "$backend" "${gpu:-CPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)}" \
+python3 - "$out" "$backend" "${gpu:-CPU$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)}" \
   "$tests_status" << 'EOF' | tee "$out/summary.txt"
 import json, pathlib, re, sys
 

@@ -80,7 +80,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 }
 
 fetch_source() {
-  if [ -f "$src/.grpo-source" ] && [ "$(cat "$src/.grpo-source")" = "$patch_hash" ]; then
+  if [ -f "$src/grpo-source.stamp" ] && [ "$(cat "$src/grpo-source.stamp")" = "$patch_hash" ]; then
     echo "build-kokkos: source $src present and patched: no download"
     return
   fi
@@ -119,7 +119,7 @@ fetch_source() {
     echo "build-kokkos: patch -p1 < ${p#"$root"/}"
     patch -p1 -d "$k" --forward --batch --quiet < "$p"
   done
-  echo "$patch_hash" > "$k/.grpo-source"
+  echo "$patch_hash" > "$k/grpo-source.stamp"
   rm -rf "$src"
   mkdir -p "$(dirname "$src")"
   mv "$k" "$src"
@@ -171,6 +171,7 @@ if [ "$cuda" = ON ]; then
   fi
   name="$name-${arch,,}"
   compiler=$src/bin/nvcc_wrapper
+  [ -x "$compiler" ] || chmod +x "$compiler" # a copied tree may lose the mode bits
   # -arch in CMAKE_CXX_FLAGS too: nvcc_wrapper's default (sm_35) is unknown to CUDA 12+, and
   # CMake's compiler checks run before Kokkos adds its own -arch.
   opts+=("-DCMAKE_CXX_FLAGS=-arch=$sm" "-DKokkos_ARCH_$arch=ON" -DKokkos_ENABLE_CUDA_LAMBDA=ON
