@@ -541,8 +541,11 @@ NeuralStepReport NeuralSolver::step() {
   const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
   const index_t parts = m_config.micro_batches;
   const index_t part_size = batch / parts;
-  const auto ref = reference_margins(m_train);
-  const auto ref_host = to_host(ref, m_train.local_rows());
+  if (m_ref_train_host.size() != static_cast<std::size_t>(m_train.local_rows())) {
+    // Once: the reference is frozen, so its training margins never change.
+    m_ref_train_host = to_host(reference_margins(m_train), m_train.local_rows());
+  }
+  const auto& ref_host = m_ref_train_host;
   const auto loss_type = m_config.loss();
   const auto rule = m_config.weight_rule();
   const int K = m_num_groups;

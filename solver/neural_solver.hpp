@@ -170,6 +170,7 @@ private:
 
   // Cached reference margins per split (keyed by the split's name).
   std::vector<std::pair<std::string, View1<double>>> m_ref_cache;
+  std::vector<double> m_ref_train_host; ///< the training split's, on the host (every step)
 
   // Scratch.
   View1<index_t> m_rows;
