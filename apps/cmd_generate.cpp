@@ -102,16 +102,7 @@ io::BanditSpec resolve(const ParsedOptions& p) {
   return s;
 }
 
-std::string join(const std::vector<double>& v) {
-  if (v.empty()) {
-    return "equal";
-  }
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    s += (i ? "," : "") + format_double(v[i]);
-  }
-  return s;
-}
+std::string join(const std::vector<double>& v) { return v.empty() ? "equal" : join_values(v); }
 
 std::string render(const io::BanditSpec& s) {
   std::ostringstream o;

@@ -94,14 +94,6 @@ struct TrainSetup {
   bool quiet = false;
 };
 
-std::string join(const std::vector<double>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    s += (i ? "," : "") + format_double(v[i]);
-  }
-  return s;
-}
-
 /// The resolved configuration as INI text (stored in the trace, accepted back by --config).
 std::string render_config(const TrainSetup& s) {
   const auto& c = s.config;
@@ -119,7 +111,7 @@ std::string render_config(const TrainSetup& s) {
     << "step-alpha = " << format_double(c.step_alpha) << "\n"
     << "chi = " << format_double(c.chi) << "\n"
     << "l2 = " << format_double(c.l2) << "\n"
-    << "adj = " << (c.adj.empty() ? "0" : join(c.adj)) << "\n"
+    << "adj = " << (c.adj.empty() ? "0" : join_values(c.adj)) << "\n"
     << "ada-coef = " << format_double(c.ada_coef) << "\n"
     << "exp-adaptive = " << format_double(c.exp_adaptive) << "\n"
     << "sampling = " << solver::sampling_name(c.sampling) << "\n"
@@ -131,7 +123,7 @@ std::string render_config(const TrainSetup& s) {
     << "alpha-loss-norm = " << solver::alpha_loss_norm_name(c.alpha_loss_norm) << "\n"
     << "ridge = " << format_double(c.ridge) << "\n";
   if (!c.is_weights.empty()) {
-    o << "is-weights = " << join(c.is_weights) << "\n";
+    o << "is-weights = " << join_values(c.is_weights) << "\n";
   }
   o << "is-normalization = " << solver::is_normalization_name(c.is_normalization) << "\n"
     << "param-limit = " << format_double(c.param_limit) << "\n";

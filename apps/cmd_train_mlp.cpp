@@ -50,14 +50,6 @@ struct MlpSetup {
   bool quiet = false;
 };
 
-std::string join(const std::vector<double>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    s += (i ? "," : "") + format_double(v[i]);
-  }
-  return s;
-}
-
 std::string hidden_text(const std::vector<int>& hidden) {
   if (hidden.empty()) {
     return "none";
@@ -170,7 +162,7 @@ std::string render_mlp_config(const MlpSetup& s) {
     << "step-alpha = " << format_double(c.step_alpha) << "\n"
     << "chi = " << format_double(c.chi) << "\n";
   if (!c.is_weights.empty()) {
-    o << "is-weights = " << join(c.is_weights) << "\n";
+    o << "is-weights = " << join_values(c.is_weights) << "\n";
   }
   o << "batch-size = " << c.batch_size << "\n"
     << "micro-batches = " << c.micro_batches << "\n"

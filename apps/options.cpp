@@ -208,6 +208,14 @@ std::vector<double> parse_list(const std::string& option, const std::string& tex
   return out;
 }
 
+std::string join_values(const std::vector<double>& values) {
+  std::string s;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    s += (i ? "," : "") + format_double(values[i]);
+  }
+  return s;
+}
+
 std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal) {
   const std::string s = get_string(p, name);
   if (allow_equal && (s == "equal" || s.empty())) {

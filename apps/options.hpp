@@ -46,6 +46,8 @@ bool get_bool(const ParsedOptions& p, const char* name);
 /// Comma-separated doubles ("0.2,0.8"); "equal" or empty gives an empty list when allowed.
 std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal = false);
 std::vector<double> parse_list(const std::string& option, const std::string& text);
+/// The inverse of parse_list: "0.2,0.8" (format_double of each value).
+std::string join_values(const std::vector<double>& values);
 
 /// Ready-made option adders (no defaults: absence means "keep the preset or built-in value").
 po::typed_value<std::string>* text();
