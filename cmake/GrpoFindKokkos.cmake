@@ -10,6 +10,16 @@
 # found (a standalone install exports Kokkos::kokkoskernels, Debian's Trilinos package
 # trilinos_kokkoskernels, whose headers live in Kokkos' include directory).
 # -DKokkosKernels_ROOT=<prefix> selects the install that matches a non-default Kokkos.
+#
+# A CUDA Kokkos 3.4 (built with nvcc_wrapper as the compiler) writes copies of the CUDA::cudart
+# and CUDA::cuda_driver targets of the CMake that built it into its config, and defines them
+# only where they are missing. From CMake 3.29 on, FindCUDAToolkit's CUDA::cudart links
+# CUDA::cudart_static_deps and CUDA::cuda_driver keeps its location per configuration, so the
+# copies are broken (seen with CMake 4.4 on the GPU machine). Finding the toolkit first defines
+# complete targets, and Kokkos' config then leaves them alone.
+if(CMAKE_CXX_COMPILER MATCHES "nvcc_wrapper" AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.17)
+  find_package(CUDAToolkit REQUIRED)
+endif()
 find_package(Kokkos REQUIRED)
 if(Kokkos_VERSION VERSION_LESS 3.4)
   message(FATAL_ERROR "grpo needs Kokkos >= 3.4, found ${Kokkos_VERSION}")

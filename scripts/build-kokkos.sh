@@ -52,6 +52,8 @@ while [ $# -gt 0 ]; do
 done
 
 src=${GRPO_KOKKOS_SOURCE:-$root/third_party/kokkos-3.4.01}
+# The patches apply, and are hashed, in the C locale's order on every machine.
+export LC_ALL=C
 patches=("$root"/scripts/patches/kokkos-3.4.01-*.patch)
 patch_hash=$(cat "${patches[@]}" | sha256sum | cut -c1-16)
 
@@ -83,6 +85,9 @@ fetch_source() {
   if [ -f "$src/grpo-source.stamp" ] && [ "$(cat "$src/grpo-source.stamp")" = "$patch_hash" ]; then
     echo "build-kokkos: source $src present and patched: no download"
     return
+  fi
+  if [ -f "$src/grpo-source.stamp" ]; then
+    echo "build-kokkos: $src was patched with $(cat "$src/grpo-source.stamp"), the patches now hash to $patch_hash: fetching again"
   fi
   ensure_deb_src
   mkdir -p "$root/third_party"

@@ -18,9 +18,10 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGRPO_ENABLE_WERROR=ON
 cmake --build "$build" -j"$jobs"
 (cd "$build" && ctest --output-on-failure -j"$jobs")
 
-# The kernels (core, policies, solver) alone: no MPI, no HDF5, only Kokkos.
+# The kernels (core, policies, solver) alone: no MPI, no HDF5, only Kokkos. This variant runs
+# the fused step through its device kernel (one team per chunk), so the unit tests check it here.
 cmake -S . -B "$build-kernels" -DCMAKE_BUILD_TYPE=Release -DGRPO_ENABLE_WERROR=ON \
-  -DGRPO_ENABLE_MPI=OFF -DGRPO_ENABLE_HDF5=OFF
+  -DGRPO_ENABLE_MPI=OFF -DGRPO_ENABLE_HDF5=OFF -DGRPO_FUSED_TEAM_ON_HOST=ON
 cmake --build "$build-kernels" -j"$jobs"
 (cd "$build-kernels" && ctest --output-on-failure -j"$jobs" -L unit)
 

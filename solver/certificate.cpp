@@ -135,10 +135,7 @@ InnerDerivatives DualityGap::derivatives(const std::vector<double>& theta,
       functor.m_loss = loss;
       functor.m_pieces = pieces;
       functor.m_dim = d;
-      Kokkos::parallel_reduce(
-          "grpo::solver::gap::newton_sums",
-          Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, rows), functor,
-          sums.data());
+      array_reduce("grpo::solver::gap::newton_sums", functor, rows, sums);
       return 0;
     });
   }

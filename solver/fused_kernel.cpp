@@ -12,6 +12,13 @@ namespace grpo::solver {
 namespace {
 
 constexpr bool kHostExecution = std::is_same<MemSpace, Kokkos::HostSpace>::value;
+/// -DGRPO_FUSED_TEAM_ON_HOST=1 runs the device kernel (TeamChunkKernel) on the host too, so that
+/// the unit tests check it without a GPU (scripts/test.sh builds such a variant).
+#if defined(GRPO_FUSED_TEAM_ON_HOST) && GRPO_FUSED_TEAM_ON_HOST
+constexpr bool kTeamKernelOnHost = true;
+#else
+constexpr bool kTeamKernelOnHost = false;
+#endif
 /// Rows processed together in the three passes of a host block.
 constexpr int kBlock = kHostExecution ? 32 : 1;
 // OpenMP SIMD directives (honoured with -fopenmp-simd, ignored by other compilers): the margin
@@ -167,7 +174,7 @@ struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
     const index_t begin = this->m_chunk_begin(c);
     const index_t end = this->m_chunk_end(c);
     double loss_sum = 0.0;
-    // Blocks of 64 rows: margins as vectorized dot products (each row converted to double
+    // Blocks of 32 rows: margins as vectorized dot products (each row converted to double
     // once and kept in L1), the loss of the block lane-parallel, then its gradient terms.
     for (index_t start = begin; start < end; start += kBlock) {
       const int n = static_cast<int>(end - start < kBlock ? end - start : kBlock);
@@ -220,9 +227,85 @@ struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
 };
 #endif
 
+/// The device kernel for D > 0: one team per chunk. Thread t of a team of T takes the rows
+/// begin + t, begin + t + T, ..., so the threads of a warp read consecutive rows, which the
+/// device's LayoutLeft stores contiguously for each feature: every load is coalesced. A thread
+/// keeps its loss and D gradient sums in registers; the team writes them to a [T][D + 1] scratch
+/// array, and thread j then adds column j over t = 0, ..., T - 1 in order (deterministic).
+template <int D, class Loss, bool Indexed>
+struct TeamChunkKernel : ChunkKernel<D, Loss, Indexed> {
+  static_assert(D > 0, "TeamChunkKernel needs a compiled feature dimension");
+  using Member = Kokkos::TeamPolicy<ExecSpace>::member_type;
+  using Scratch = Kokkos::View<double**, Kokkos::LayoutRight, ExecSpace::scratch_memory_space,
+                               Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+
+  static std::size_t scratch_bytes(int team_size) { return Scratch::shmem_size(team_size, D + 1); }
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
+    const index_t c = team.league_rank();
+    const int threads = team.team_size();
+    const int t = team.team_rank();
+    const index_t end = this->m_chunk_end(c);
+    double grad[D] = {};
+    double loss_sum = 0.0;
+    for (index_t position = this->m_chunk_begin(c) + t; position < end; position += threads) {
+      const index_t i = this->row(position);
+      const double h = this->margin(i, this->m_theta.data());
+      double value = 0.0;
+      double slope = 0.0;
+      this->m_loss(h, value, slope);
+      loss_sum += value;
+      if (this->m_gradient) {
+        for (int j = 0; j < D; ++j) {
+          grad[j] += slope * static_cast<double>(this->m_z(i, j));
+        }
+      }
+    }
+    const Scratch sums(team.team_scratch(0), threads, D + 1);
+    sums(t, 0) = loss_sum;
+    for (int j = 0; j < D; ++j) {
+      sums(t, 1 + j) = grad[j];
+    }
+    team.team_barrier();
+    const int width = this->m_gradient ? D + 1 : 1;
+    for (int j = t; j < width; j += threads) {
+      double s = 0.0;
+      for (int u = 0; u < threads; ++u) {
+        s += sums(u, j);
+      }
+      this->m_partial(c, j) = s;
+    }
+  }
+};
+
+/// Threads per team of the device kernel: 128, fewer where the [T][D + 1] scratch would pass
+/// 40 KiB (D = 64: 64 threads), and never more than the backend allows (1 on Serial).
+template <int D, class Loss, bool Indexed>
+int team_threads(const TeamChunkKernel<D, Loss, Indexed>& kernel) {
+  int threads = 128;
+  while (threads > 1 && TeamChunkKernel<D, Loss, Indexed>::scratch_bytes(threads) > (40u << 10)) {
+    threads /= 2;
+  }
+  const Kokkos::TeamPolicy<ExecSpace> probe(1, Kokkos::AUTO);
+  const int most = probe.team_size_max(kernel, Kokkos::ParallelForTag());
+  while (threads > most && threads > 1) {
+    threads /= 2;
+  }
+  return threads;
+}
+
 template <int D, class Loss, bool Indexed>
 void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
   const Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>> policy(ExecSpace(), 0, chunks);
+  if constexpr (D > 0 && (!kHostExecution || kTeamKernelOnHost)) {
+    const TeamChunkKernel<D, Loss, Indexed> team_kernel{kernel};
+    const int threads = team_threads(team_kernel);
+    Kokkos::TeamPolicy<ExecSpace> teams(ExecSpace(), static_cast<int>(chunks), threads);
+    teams.set_scratch_size(
+        0, Kokkos::PerTeam(TeamChunkKernel<D, Loss, Indexed>::scratch_bytes(threads)));
+    Kokkos::parallel_for("grpo::solver::fused::chunks_team", teams, team_kernel);
+    return;
+  }
 #if defined(GRPO_HOST_SIMD)
   using Layout = typename Kokkos::View<const float**, MemSpace>::array_layout;
   if constexpr (kHostExecution && D >= 8 && D % 8 == 0 &&
@@ -261,7 +344,7 @@ void with_dimension(int dim, F&& f) {
 /// Kernel 2: sums(p, j) = the chunks of piece p added in order, for the first `width` columns.
 /// A free function: nvcc rejects a KOKKOS_LAMBDA inside a private member function (run).
 void add_piece_chunks(const View2<double>& partial, const View1<index_t>& piece_chunks,
-                      const View2<double>& sums, index_t pieces, int width) {
+                      const FusedLossGradient::Sums& sums, index_t pieces, int width) {
   Kokkos::parallel_for(
       "grpo::solver::fused::pieces",
       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
@@ -278,7 +361,7 @@ void add_piece_chunks(const View2<double>& partial, const View1<index_t>& piece_
 
 } // namespace
 
-index_t FusedLossGradient::chunk_rows() { return kHostExecution ? 4096 : 128; }
+index_t FusedLossGradient::chunk_rows() { return 4096; }
 
 void FusedLossGradient::layout(const std::vector<index_t>& piece_begin,
                                const std::vector<index_t>& piece_end) {
@@ -331,7 +414,7 @@ FusedLossGradient::HostSums FusedLossGradient::run(
   }
   if (m_piece_sums.extent(0) != static_cast<std::size_t>(pieces) ||
       m_piece_sums.extent(1) != static_cast<std::size_t>(dim + 1)) {
-    m_piece_sums = View2<double>("grpo::solver::fused::piece_sums", pieces, dim + 1);
+    m_piece_sums = Sums("grpo::solver::fused::piece_sums", pieces, dim + 1);
     m_piece_sums_host = Kokkos::create_mirror_view(m_piece_sums);
   }
   with_loss(loss, beta, [&](auto loss_functor) {

@@ -4,10 +4,12 @@
 // Work is cut into chunks of rows that never straddle a piece. Kernel 1 reduces each chunk into
 // a row of a small scratch array (no temporaries of size N, no atomics); kernel 2 adds the
 // chunks of each piece in order, so sums are deterministic. On the host, rows are processed in
-// blocks of 64: margins (8 independent partial sums per row), then the loss and its slope for the
+// blocks of 32: margins (8 independent partial sums per row), then the loss and its slope for the
 // whole block (branch-free, vectorizable), then the gradient update; features of a block are
 // still in L1 for the last pass. Feature dimensions 1, 2, 4, 8, 16, 32, 64 are compiled with
-// fixed trip counts (accumulators in registers); others use a generic path.
+// fixed trip counts (accumulators in registers); others use a generic path. On a device
+// (TeamChunkKernel) a team of threads shares a chunk, rows interleaved over its threads so that
+// reads of the LayoutLeft features are coalesced, and adds its threads' sums in a fixed order.
 #pragma once
 
 #include "core/views.hpp"
@@ -15,14 +17,20 @@
 #include "policies/preference_batch.hpp"
 #include "solver/losses.hpp"
 
+#include <type_traits>
 #include <vector>
 
 namespace grpo::solver {
 
 class FusedLossGradient {
 public:
-  /// Host copy of the per-piece sums, [pieces][width] (same layout as the device array).
-  using HostSums = View2<double>::HostMirror;
+  /// The per-piece sums, [pieces][width], row-major on every backend: a row's gradient sums
+  /// are contiguous (callers take &sums(p, 1) as a pointer to d values).
+  using Sums = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>;
+  /// Host copy of the per-piece sums.
+  using HostSums = Sums::HostMirror;
+  static_assert(std::is_same<HostSums::array_layout, Kokkos::LayoutRight>::value,
+                "a piece's gradient sums must be contiguous on the host");
 
   FusedLossGradient() = default;
 
@@ -52,7 +60,7 @@ private:
   View1<index_t> m_chunk_end;
   View1<index_t> m_piece_chunks; ///< pieces + 1 offsets into the chunk list
   View2<double> m_partial;       ///< [chunks][width]
-  View2<double> m_piece_sums;    ///< [pieces][width]
+  Sums m_piece_sums;             ///< [pieces][width]
   HostSums m_piece_sums_host;
   std::vector<index_t> m_layout_begin; ///< the piece ranges of the current layout
   std::vector<index_t> m_layout_end;

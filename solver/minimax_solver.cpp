@@ -557,10 +557,7 @@ void MinimaxSolver::compute_sufficient_statistics() {
                           p.local_begin,
                           d,
                           0.5 / m_config.beta};
-    Kokkos::parallel_reduce(
-        "grpo::solver::closed_form::statistics",
-        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, p.size()),
-        functor, piece.data());
+    array_reduce("grpo::solver::closed_form::statistics", functor, p.size(), piece);
     for (std::size_t j = 0; j < per_group; ++j) {
       stats[per_group * p.group + j] += piece[j];
     }
