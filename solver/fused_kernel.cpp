@@ -128,14 +128,24 @@ struct ChunkKernel {
 
 #if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__NVCC__)
 #define GRPO_HOST_SIMD 1
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 /// Eight doubles / floats: one AVX-512 register, two AVX2 or four SSE registers.
 using v8d = double __attribute__((vector_size(64)));
 using v8f = float __attribute__((vector_size(32)));
 
 KOKKOS_INLINE_FUNCTION v8d load8(const float* p) {
+#if defined(__AVX512F__)
+  // One vcvtps2pd ymm -> zmm. GCC 12 lowers __builtin_convertvector to two 256-bit converts,
+  // an extract and an insert when it tunes for a CPU it takes for 256-bit (znver3 for Zen 4/5).
+  // (The masked form: GCC 12's unmasked intrinsic trips -Wmaybe-uninitialized.)
+  return reinterpret_cast<v8d>(_mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(p)));
+#else
   v8f f;
   std::memcpy(&f, p, sizeof f);
   return __builtin_convertvector(f, v8d);
+#endif
 }
 
 /// The lane sums of eight vectors as one vector: (sum a[0], ..., sum a[7]), by a transposing
