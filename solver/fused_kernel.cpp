@@ -306,16 +306,17 @@ int team_threads(const TeamChunkKernel<D, Loss, Indexed>& kernel) {
 
 template <int D, class Loss, bool Indexed>
 void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
-  const Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>> policy(ExecSpace(), 0, chunks);
   if constexpr (D > 0 && (!kHostExecution || kTeamKernelOnHost)) {
     const TeamChunkKernel<D, Loss, Indexed> team_kernel{kernel};
-    const int threads = team_threads(team_kernel);
+    // Once per kernel type: team_size_max asks the CUDA runtime, not something for every step.
+    static const int threads = team_threads(team_kernel);
     Kokkos::TeamPolicy<ExecSpace> teams(ExecSpace(), static_cast<int>(chunks), threads);
     teams.set_scratch_size(
         0, Kokkos::PerTeam(TeamChunkKernel<D, Loss, Indexed>::scratch_bytes(threads)));
     Kokkos::parallel_for("grpo::solver::fused::chunks_team", teams, team_kernel);
     return;
   }
+  const Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>> policy(ExecSpace(), 0, chunks);
 #if defined(GRPO_HOST_SIMD)
   using Layout = typename Kokkos::View<const float**, MemSpace>::array_layout;
   if constexpr (kHostExecution && D >= 8 && D % 8 == 0 &&
