@@ -125,8 +125,9 @@ void BM_GrDpoStep(benchmark::State& state) {
   const int dim = static_cast<int>(state.range(1));
   const int k = static_cast<int>(state.range(2));
   auto f = make_step(solver::Method::GrDpo, n, dim, k);
-  // Bytes this rank streams per step: its share of the float32 features.
-  run_steps(state, f, f.split.local_rows() * dim * static_cast<index_t>(sizeof(float)));
+  // Bytes this rank streams per step: its share of the float32 features and of the float32
+  // reference log-ratios (one more value per row).
+  run_steps(state, f, f.split.local_rows() * (dim + 1) * static_cast<index_t>(sizeof(float)));
 }
 
 // (c) GR-IPO steps through the per-group sufficient statistics: gradient (range(2) = 0) and

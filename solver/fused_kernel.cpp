@@ -1,5 +1,6 @@
 #include "solver/fused_kernel.hpp"
 
+#include "core/fast_math_avx512.hpp"
 #include "core/kokkos_compat.hpp"
 
 #include <algorithm>
@@ -27,8 +28,10 @@ constexpr int kBlock = kHostExecution ? 32 : 1;
 #if defined(GRPO_OPENMP_SIMD)
 #define GRPO_PRAGMA(x) _Pragma(#x)
 #define GRPO_SIMD_REDUCE(var) GRPO_PRAGMA(omp simd reduction(+ : var))
+#define GRPO_SIMD_LOOP GRPO_PRAGMA(omp simd)
 #else
 #define GRPO_SIMD_REDUCE(var)
+#define GRPO_SIMD_LOOP
 #endif
 
 /// One chunk of rows -> partial(c, 0) = loss sum, partial(c, 1 + j) = gradient sum j.
@@ -164,15 +167,140 @@ KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {
          __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
+/// The loss of eight margins at once (value and slope per lane). DPO uses the AVX-512 exp and
+/// log1p where the host has them (core/fast_math_avx512.hpp), otherwise the scalar functor lane
+/// by lane, which the compiler vectorizes; IPO is plain vector arithmetic.
+KOKKOS_INLINE_FUNCTION void loss_lanes(const DpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
+#if defined(GRPO_HAVE_AVX512_MATH)
+  using math::avx512::kAll;
+  const __m512d x = reinterpret_cast<__m512d>(loss.m_beta * h);
+  // -|x|: the sign bit set.
+  const __m512d negative_abs = _mm512_castsi512_pd(
+      _mm512_or_si512(_mm512_castpd_si512(x), _mm512_castpd_si512(_mm512_set1_pd(-0.0))));
+  const __m512d e = math::avx512::exp_nonpositive(negative_abs);
+  __m512d inverse;
+  const __m512d log_term = math::avx512::log1p_unit(e, inverse);
+  // value = max(-x, 0) + log1p(e); slope = -beta (x >= 0 ? e : 1) / (1 + e), as DpoLoss.
+  value = reinterpret_cast<v8d>(
+      _mm512_sub_pd(log_term, _mm512_maskz_min_pd(kAll, x, _mm512_setzero_pd())));
+  const __mmask8 nonnegative = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ);
+  const __m512d chosen = _mm512_mask_blend_pd(nonnegative, _mm512_set1_pd(1.0), e);
+  slope = reinterpret_cast<v8d>(
+      _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(-loss.m_beta), chosen), inverse));
+#else
+  double hv[8];
+  double vv[8];
+  double sv[8];
+  std::memcpy(hv, &h, sizeof hv);
+  GRPO_SIMD_LOOP
+  for (int l = 0; l < 8; ++l) {
+    loss(hv[l], vv[l], sv[l]);
+  }
+  std::memcpy(&value, vv, sizeof vv);
+  std::memcpy(&slope, sv, sizeof sv);
+#endif
+}
+
+KOKKOS_INLINE_FUNCTION void loss_lanes(const IpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
+  const v8d r = h - loss.m_target;
+  value = r * r;
+  slope = 2.0 * r;
+}
+
 /// The host kernel for D = 8, 16, 32, 64 with explicit 8-wide vectors (row-major features):
-/// contiguous loads, margins as vectorized dot products, the gradient in D/8 registers.
+/// contiguous loads, margins as vectorized dot products, the loss eight rows at a time, the
+/// gradient in D/8 registers.
 template <int D, class Loss, bool Indexed>
 struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
   static_assert(D % 8 == 0, "HostChunkKernel needs D to be a multiple of 8");
   static constexpr int kVectors = D / 8;
+  static constexpr int kGroups = kBlock / 8;
+  static constexpr int kPrefetchBytes = 64 << 10;
+
+  /// The reference log-ratios of rows start, ..., start + 7 (the first `count` of them; the
+  /// others repeat the last).
+  v8d references(index_t start, int count) const {
+    if constexpr (!Indexed) {
+      if (count == 8) {
+        return load8(this->m_ref.data() + start);
+      }
+    }
+    v8d ref;
+    for (int l = 0; l < 8; ++l) {
+      ref[l] = static_cast<double>(this->m_ref(this->row(start + (l < count ? l : count - 1))));
+    }
+    return ref;
+  }
+
+  /// One block of rows start, ..., start + n - 1 (n = kBlock when Full): for every 8 rows, the
+  /// margins as vectorized dot products (each row converted to double once and kept in L1) and
+  /// their loss; then the block's gradient terms. Full blocks have fixed trip counts and
+  /// addresses; a short last block repeats its last row to fill a group of 8.
+  template <bool Full>
+  [[gnu::always_inline]] inline void block(index_t start, int n, const v8d* theta, v8d* grad,
+                                           v8d& loss_sum) const {
+    if constexpr (Full) {
+      n = kBlock;
+    }
+    const float* const features = this->m_z.data();
+    v8d converted[kBlock][kVectors];
+    v8d slope[kGroups];
+    for (int g = 0; 8 * g < n; ++g) {
+      v8d acc[8];
+      for (int q = 0; q < 8; ++q) {
+        const int r = Full || 8 * g + q < n ? 8 * g + q : n - 1;
+        const float* zi = features + this->row(start + r) * D;
+        if constexpr (!Indexed) {
+          // The hardware prefetchers alone leave memory idle while the core computes: without
+          // this the step at N = 2^22 took 20 % longer (bench/README.md). 64 KiB ahead, to L1.
+          for (int line = 0; line < D * 4; line += 64) {
+            __builtin_prefetch(reinterpret_cast<const char*>(zi) + kPrefetchBytes + line, 0, 3);
+          }
+        }
+        converted[r][0] = load8(zi);
+        acc[q] = theta[0] * converted[r][0];
+        for (int b = 1; b < kVectors; ++b) {
+          converted[r][b] = load8(zi + 8 * b);
+          acc[q] += theta[b] * converted[r][b];
+        }
+      }
+      const int count = Full || n - 8 * g >= 8 ? 8 : n - 8 * g;
+      const v8d h = sum8x8(acc) - references(start + 8 * g, count);
+      v8d value;
+      loss_lanes(this->m_loss, h, value, slope[g]);
+      if constexpr (!Full) {
+        for (int l = count; l < 8; ++l) {
+          value[l] = 0.0;
+        }
+      }
+      loss_sum += value;
+    }
+    if (this->m_gradient) {
+      // Two accumulator sets (even and odd rows): one set is a chain of D/8 dependent FMAs per
+      // row, which would hold the FMA units to their latency.
+      v8d odd[kVectors] = {};
+      int r = 0;
+      for (; r + 1 < n; r += 2) {
+        const double s = slope[r / 8][r % 8];
+        const double t = slope[(r + 1) / 8][(r + 1) % 8];
+        for (int b = 0; b < kVectors; ++b) {
+          grad[b] += s * converted[r][b];
+          odd[b] += t * converted[r + 1][b];
+        }
+      }
+      if (r < n) {
+        const double s = slope[r / 8][r % 8];
+        for (int b = 0; b < kVectors; ++b) {
+          grad[b] += s * converted[r][b];
+        }
+      }
+      for (int b = 0; b < kVectors; ++b) {
+        grad[b] += odd[b];
+      }
+    }
+  }
 
   void operator()(const index_t c) const {
-    const auto& z = this->m_z;
     v8d theta[kVectors];
     v8d grad[kVectors];
     for (int b = 0; b < kVectors; ++b) {
@@ -183,47 +311,17 @@ struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
     }
     const index_t begin = this->m_chunk_begin(c);
     const index_t end = this->m_chunk_end(c);
+    v8d loss_lanes_sum{};
+    index_t start = begin;
+    for (; start + kBlock <= end; start += kBlock) {
+      block<true>(start, kBlock, theta, grad, loss_lanes_sum);
+    }
+    if (start < end) {
+      block<false>(start, static_cast<int>(end - start), theta, grad, loss_lanes_sum);
+    }
     double loss_sum = 0.0;
-    // Blocks of 32 rows: margins as vectorized dot products (each row converted to double
-    // once and kept in L1), the loss of the block lane-parallel, then its gradient terms.
-    for (index_t start = begin; start < end; start += kBlock) {
-      const int n = static_cast<int>(end - start < kBlock ? end - start : kBlock);
-      v8d converted[kBlock][kVectors];
-      double h[kBlock];
-      double slope[kBlock];
-      for (int r8 = 0; r8 < n; r8 += 8) {
-        v8d acc[8];
-        for (int q = 0; q < 8; ++q) {
-          const int r = r8 + q < n ? r8 + q : n - 1; // a short last group repeats a row
-          const float* zi = &z(this->row(start + r), 0);
-          converted[r][0] = load8(zi);
-          acc[q] = theta[0] * converted[r][0];
-          for (int b = 1; b < kVectors; ++b) {
-            converted[r][b] = load8(zi + 8 * b);
-            acc[q] += theta[b] * converted[r][b];
-          }
-        }
-        const v8d sums = sum8x8(acc);
-        for (int q = 0; q < 8 && r8 + q < n; ++q) {
-          h[r8 + q] = sums[q] - static_cast<double>(this->m_ref(this->row(start + r8 + q)));
-        }
-      }
-      double block_loss = 0.0;
-      GRPO_SIMD_REDUCE(block_loss)
-      for (int r = 0; r < n; ++r) {
-        double value = 0.0;
-        this->m_loss(h[r], value, slope[r]);
-        block_loss += value;
-      }
-      loss_sum += block_loss;
-      if (this->m_gradient) {
-        for (int r = 0; r < n; ++r) {
-          const double s = slope[r];
-          for (int b = 0; b < kVectors; ++b) {
-            grad[b] += s * converted[r][b];
-          }
-        }
-      }
+    for (int l = 0; l < 8; ++l) {
+      loss_sum += loss_lanes_sum[l];
     }
     this->m_partial(c, 0) = loss_sum;
     if (this->m_gradient) {
@@ -321,9 +419,12 @@ void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) 
   using Layout = typename Kokkos::View<const float**, MemSpace>::array_layout;
   if constexpr (kHostExecution && D >= 8 && D % 8 == 0 &&
                 std::is_same<Layout, Kokkos::LayoutRight>::value) {
-    Kokkos::parallel_for("grpo::solver::fused::chunks_simd", policy,
-                         HostChunkKernel<D, Loss, Indexed>{kernel});
-    return;
+    // The kernel addresses row i at data() + i * D (LayoutRight without padding).
+    if (kernel.m_z.extent(0) == 0 || kernel.m_z.stride(0) == static_cast<std::size_t>(D)) {
+      Kokkos::parallel_for("grpo::solver::fused::chunks_simd", policy,
+                           HostChunkKernel<D, Loss, Indexed>{kernel});
+      return;
+    }
   }
 #endif
   Kokkos::parallel_for("grpo::solver::fused::chunks", policy, kernel);

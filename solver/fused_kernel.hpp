@@ -4,9 +4,10 @@
 // Work is cut into chunks of rows that never straddle a piece. Kernel 1 reduces each chunk into
 // a row of a small scratch array (no temporaries of size N, no atomics); kernel 2 adds the
 // chunks of each piece in order, so sums are deterministic. On the host, rows are processed in
-// blocks of 32: margins (8 independent partial sums per row), then the loss and its slope for the
-// whole block (branch-free, vectorizable), then the gradient update; features of a block are
-// still in L1 for the last pass. Feature dimensions 1, 2, 4, 8, 16, 32, 64 are compiled with
+// blocks of 32: margins (8 independent partial sums per row), the loss and its slope eight rows
+// at a time (branch-free; AVX-512 exp and log1p where available), then the gradient update;
+// features of a block are still in L1 for the last pass, and the next 64 KiB of features are
+// prefetched. Feature dimensions 1, 2, 4, 8, 16, 32, 64 are compiled with
 // fixed trip counts (accumulators in registers); others use a generic path. On a device
 // (TeamChunkKernel) a team of threads shares a chunk, rows interleaved over its threads so that
 // reads of the LayoutLeft features are coalesced, and adds its threads' sums in a fixed order.
