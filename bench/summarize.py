@@ -101,8 +101,9 @@ def main(out_dir, build):
     # the 1-rank step's bandwidth this bounds the speedup of any step that streams its rows.
     ceiling = 2 * shared / bw_step
     row("(d) strong scaling, 2 ranks vs 1 at N = 2^22 (alternated runs)",
-        f"{t2 * 1e3:.1f} ms vs {t1 * 1e3:.1f} ms = {strong:.2f}x faster; the shared memory "
-        f"bandwidth allows at most 2 x (a') / (b) = {ceiling:.2f}x", ">= 1.8x", strong >= 1.8)
+        f"{t2 * 1e3:.1f} ms vs {t1 * 1e3:.1f} ms = {strong:.2f}x faster; the memory bandwidth "
+        f"shared when (a') was measured allows 2 x (a') / (b) = {ceiling:.2f}x", ">= 1.8x",
+        strong >= 1.8)
     w1, w2 = scaling[1][weak], scaling[2][weak]
     row("(d) weak scaling, 2^22 rows per rank, 2 ranks vs 1",
         f"{w2 * 1e3:.1f} ms vs {w1 * 1e3:.1f} ms = {100 * w1 / w2:.0f} % efficiency", "", True)
