@@ -20,7 +20,8 @@ constexpr bool kTeamKernelOnHost = true;
 #else
 constexpr bool kTeamKernelOnHost = false;
 #endif
-/// Rows processed together in the three passes of a host block.
+/// Rows processed together in a host block (ChunkKernel: margins, loss, gradient in three passes;
+/// HostChunkKernel: margins and loss eight rows at a time, then the gradient).
 constexpr int kBlock = kHostExecution ? 32 : 1;
 // OpenMP SIMD directives (honoured with -fopenmp-simd, ignored by other compilers): the margin
 // is a vectorized dot product with its own reassociated reduction, the loss of a block is
