@@ -87,48 +87,15 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
     m_sampler = BatchSampler(m_config.seed, train.offsets, weighted, m_batch);
   }
 
-  const auto adj = expand_per_group(m_config.adj, m_num_groups, "adj");
-  m_adj.resize(m_num_groups);
-  for (int g = 0; g < m_num_groups; ++g) {
-    m_adj[g] = adj[g] / std::sqrt(static_cast<double>(m_group_sizes[g]));
-  }
-
-  // Initial / frozen group weights.
-  std::vector<double> alpha0(m_num_groups, 1.0 / m_num_groups);
-  switch (m_config.weight_rule()) {
-  case WeightRule::Erm:
-    for (int g = 0; g < m_num_groups; ++g) {
-      alpha0[g] = static_cast<double>(m_group_sizes[g]) / static_cast<double>(m_total);
-    }
-    m_fixed_alpha = alpha0;
-    break;
-  case WeightRule::ImportanceSampling: {
-    std::vector<double> w(m_num_groups);
-    if (m_config.is_weights.empty()) {
-      for (int g = 0; g < m_num_groups; ++g) {
-        w[g] = 1.0 / static_cast<double>(m_group_sizes[g]);
-      }
-    } else {
-      w = expand_per_group(m_config.is_weights, m_num_groups, "is-weights");
-    }
-    double sum = 0.0;
-    for (double v : w) {
-      sum += v;
-    }
-    for (int g = 0; g < m_num_groups; ++g) {
-      alpha0[g] = w[g] / sum;
-    }
-    m_fixed_alpha = alpha0;
-    break;
-  }
-  case WeightRule::Robust:
-    break;
-  }
-  m_log_alpha.resize(m_num_groups);
-  for (int g = 0; g < m_num_groups; ++g) {
-    m_log_alpha[g] = std::log(alpha0[g]);
-  }
-  m_alpha_avg.assign(m_num_groups, 0.0);
+  // The log-linear policy always adds C_g / sqrt(N_g), 0 without --adj (the official code's
+  // rdpo_adj '0'), and mixes importance-sampling weights with chi as robust ones (§2.2 step 6).
+  GroupWeightsConfig weights;
+  weights.rule = m_config.weight_rule();
+  weights.chi = m_config.chi;
+  weights.is_weights = m_config.is_weights;
+  weights.adj = expand_per_group(m_config.adj, m_num_groups, "adj");
+  weights.chi_mixes_fixed = true;
+  m_weights = GroupWeights(weights, m_group_sizes);
   m_theta_avg.assign(m_dim, 0.0);
 
   m_theta_host = HostView1<double>("grpo::solver::theta_host", m_dim);
@@ -156,27 +123,6 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
   }
 }
 
-std::vector<double> MinimaxSolver::alpha() const {
-  std::vector<double> a(m_num_groups);
-  for (int g = 0; g < m_num_groups; ++g) {
-    a[g] = std::exp(m_log_alpha[g]);
-  }
-  return a;
-}
-
-std::vector<double> MinimaxSolver::weights() const {
-  if (m_config.weight_rule() == WeightRule::Erm) {
-    return m_fixed_alpha;
-  }
-  const auto a = alpha();
-  std::vector<double> w(m_num_groups);
-  const double chi = m_config.chi;
-  for (int g = 0; g < m_num_groups; ++g) {
-    w[g] = (1.0 - chi) / m_num_groups + chi * a[g];
-  }
-  return w;
-}
-
 void MinimaxSolver::set_theta(const std::vector<double>& theta) {
   m_theta = theta;
   for (int j = 0; j < m_dim; ++j) {
@@ -185,35 +131,12 @@ void MinimaxSolver::set_theta(const std::vector<double>& theta) {
   Kokkos::deep_copy(m_policy.params(), m_theta_host);
 }
 
-double MinimaxSolver::update_alpha(const std::vector<double>& signal,
-                                   const std::vector<bool>& active, double eta_alpha) {
-  // log alpha_g += eta chi signal_g for groups present in the batch, then log-sum-exp normalise.
-  for (int g = 0; g < m_num_groups; ++g) {
-    if (active[g]) {
-      m_log_alpha[g] += eta_alpha * m_config.chi * signal[g];
-    }
-  }
-  const double top = *std::max_element(m_log_alpha.begin(), m_log_alpha.end());
-  double sum = 0.0;
-  for (double la : m_log_alpha) {
-    sum += std::exp(la - top);
-  }
-  const double log_norm = top + std::log(sum);
-  for (double& la : m_log_alpha) {
-    la -= log_norm;
-  }
-  return log_norm;
-}
-
 void MinimaxSolver::update_averages() {
   const double inv = 1.0 / static_cast<double>(m_iteration);
   for (int j = 0; j < m_dim; ++j) {
     m_theta_avg[j] += (m_theta[j] - m_theta_avg[j]) * inv;
   }
-  const auto a = alpha();
-  for (int g = 0; g < m_num_groups; ++g) {
-    m_alpha_avg[g] += (a[g] - m_alpha_avg[g]) * inv;
-  }
+  m_weights.accumulate_average(m_iteration);
 }
 
 void MinimaxSolver::check_finite(const std::vector<double>& values, const char* what,
@@ -234,8 +157,8 @@ SolverState MinimaxSolver::state() const {
   s.iteration = m_iteration;
   s.theta = m_theta;
   s.theta_avg = m_theta_avg;
-  s.log_alpha = m_log_alpha;
-  s.alpha_avg = m_alpha_avg;
+  s.log_alpha = m_weights.log_alpha();
+  s.alpha_avg = m_weights.alpha_avg();
   s.adagrad = m_adagrad;
   s.empty_group_steps = m_empty_group_steps;
   s.singular_solves = m_singular_solves;
@@ -258,8 +181,7 @@ void MinimaxSolver::restore(const SolverState& s) {
   m_iteration = s.iteration;
   set_theta(s.theta);
   m_theta_avg = s.theta_avg;
-  m_log_alpha = s.log_alpha;
-  m_alpha_avg = s.alpha_avg;
+  m_weights.restore(s.log_alpha, s.alpha_avg);
   m_adagrad = s.adagrad;
   m_empty_group_steps = s.empty_group_steps;
   m_singular_solves = s.singular_solves;
@@ -427,7 +349,7 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
       for (int j = 0; j < d; ++j) {
         payload[off_a + j] += scale[g] * part.gradient[j];
       }
-      exponent[c] = m_log_alpha[g] + eta_alpha * chi * (scale[g] * part.loss_sum + m_adj[g]);
+      exponent[c] = m_weights.exponent(g, scale[g] * part.loss_sum, eta_alpha);
       local_max = std::max(local_max, exponent[c]);
     } else if (single_robust && active[g]) {
       const auto q = static_cast<std::size_t>(
@@ -480,11 +402,11 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
     }
   }
   report.batch_loss.assign(k_groups, std::numeric_limits<double>::quiet_NaN());
-  std::vector<double> signal(k_groups, 0.0);
+  std::vector<double> estimate(k_groups, 0.0);
   for (int g = 0; g < k_groups; ++g) {
     if (active[g]) {
       report.batch_loss[g] = scale[g] * loss_sum[g];
-      signal[g] = report.batch_loss[g] + m_adj[g];
+      estimate[g] = report.batch_loss[g];
     } else if (paper) {
       report.batch_loss[g] = 0.0; // a group not drawn: part of Algorithm 1, not a fault
     } else {
@@ -497,7 +419,7 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   if (!robust) {
     std::copy(payload + off_a, payload + off_a + d, direction.begin());
   } else if (single_robust) {
-    const double log_norm = update_alpha(signal, active, report.step_alpha);
+    const double log_norm = m_weights.update(estimate, active, report.step_alpha);
     const double uniform = (1.0 - chi) / k_groups;
     const double lift = payload[off_m] == -std::numeric_limits<double>::infinity()
                             ? 0.0
@@ -514,7 +436,7 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
     }
   } else {
     // exp_adaptive: eta_alpha depends on this step's H, so alpha moves between two reductions.
-    update_alpha(signal, active, report.step_alpha);
+    m_weights.update(estimate, active, report.step_alpha);
     const auto w = weights();
     for (const auto& part : local) {
       const int g = part.group;
@@ -607,15 +529,14 @@ void MinimaxSolver::closed_form_step(StepReport& report) {
   report.batch_loss = loss;
 
   if (rule == WeightRule::Robust) {
-    std::vector<double> signal(k_groups);
+    std::vector<double> estimate(k_groups);
     for (int g = 0; g < k_groups; ++g) {
-      signal[g] = loss[g];
+      estimate[g] = loss[g];
       if (m_config.alpha_loss_norm == AlphaLossNorm::CodeDouble) {
-        signal[g] /= static_cast<double>(m_group_sizes[g]);
+        estimate[g] /= static_cast<double>(m_group_sizes[g]);
       }
-      signal[g] += m_adj[g];
     }
-    update_alpha(signal, std::vector<bool>(k_groups, true), report.step_alpha);
+    m_weights.update(estimate, std::vector<bool>(k_groups, true), report.step_alpha);
   }
 
   // theta = argmin sum_g v_g sum_{i in g} (z_i^T theta - t_i)^2 + ridge ||theta||^2.

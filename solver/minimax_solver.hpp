@@ -10,6 +10,7 @@
 #include "solver/communicator.hpp"
 #include "solver/dense.hpp"
 #include "solver/fused_kernel.hpp"
+#include "solver/group_weights.hpp"
 #include "solver/solver_config.hpp"
 
 #include <vector>
@@ -66,12 +67,13 @@ public:
   index_t iterations_done() const { return m_iteration; }
 
   const std::vector<double>& theta() const { return m_theta; }
-  const std::vector<double>& log_alpha() const { return m_log_alpha; }
-  std::vector<double> alpha() const;
+  const std::vector<double>& log_alpha() const { return m_weights.log_alpha(); }
+  std::vector<double> alpha() const { return m_weights.alpha(); }
   /// Mixing weights w_g = (1 - chi)/K + chi alpha_g (ERM: N_g / N).
-  std::vector<double> weights() const;
+  std::vector<double> weights() const { return m_weights.weights(); }
+  const GroupWeights& group_weights() const { return m_weights; }
   const std::vector<double>& theta_avg() const { return m_theta_avg; }
-  const std::vector<double>& alpha_avg() const { return m_alpha_avg; }
+  const std::vector<double>& alpha_avg() const { return m_weights.alpha_avg(); }
   double adagrad_sum() const { return m_adagrad; }
   index_t empty_group_steps() const { return m_empty_group_steps; }
   index_t singular_solves() const { return m_singular_solves; }
@@ -91,10 +93,6 @@ private:
                             StepReport& report);
   void closed_form_step(StepReport& report);
   void compute_sufficient_statistics();
-  /// log alpha_g += eta chi signal_g for active groups, then normalise; returns the
-  /// log-normaliser (the log-sum-exp of the unnormalised values).
-  double update_alpha(const std::vector<double>& signal, const std::vector<bool>& active,
-                      double eta_alpha);
   void set_theta(const std::vector<double>& theta);
   void update_averages();
   void check_finite(const std::vector<double>& values, const char* what, bool per_group) const;
@@ -109,8 +107,7 @@ private:
   index_t m_batch = 0;
   bool m_full_batch = true;
   std::vector<index_t> m_group_sizes;
-  std::vector<double> m_adj;         ///< C_g / sqrt(N_g)
-  std::vector<double> m_fixed_alpha; ///< frozen weights of ERM / IS
+  GroupWeights m_weights; ///< alpha, the frozen weights of ERM / IS, C_g / sqrt(N_g)
   BatchSampler m_sampler;
   FusedLossGradient m_fused;
   bool m_use_statistics = false;   ///< full-batch IPO: steps from the sufficient statistics
@@ -119,9 +116,7 @@ private:
 
   std::vector<double> m_theta;
   HostView1<double> m_theta_host; ///< staging buffer for the device copy
-  std::vector<double> m_log_alpha;
   std::vector<double> m_theta_avg;
-  std::vector<double> m_alpha_avg;
   double m_adagrad = 0.0;
   index_t m_iteration = 0;
   index_t m_empty_group_steps = 0;

@@ -287,57 +287,13 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
   m_grad = View1<double>("grpo::neural::grad", m_policy.num_params());
   m_grad_host.resize(static_cast<std::size_t>(m_policy.num_params()));
 
-  m_log_alpha.assign(m_num_groups, -std::log(static_cast<double>(m_num_groups)));
-  if (m_config.weight_rule() == WeightRule::ImportanceSampling) {
-    const auto is_weights = expand_per_group(m_config.is_weights, m_num_groups, "is-weights");
-    m_fixed.resize(m_num_groups);
-    double sum = 0.0;
-    for (int g = 0; g < m_num_groups; ++g) {
-      m_fixed[g] = m_config.is_weights.empty() ? 1.0 / static_cast<double>(m_group_sizes[g])
-                                               : is_weights[static_cast<std::size_t>(g)];
-      sum += m_fixed[g];
-    }
-    for (double& v : m_fixed) {
-      v /= sum;
-    }
-  }
-  // ERM and IS report their fixed weights as alpha (as the log-linear solver does).
-  if (m_config.weight_rule() != WeightRule::Robust) {
-    const auto w = weights();
-    for (int g = 0; g < m_num_groups; ++g) {
-      m_log_alpha[g] = std::log(w[g]);
-    }
-  }
-}
-
-std::vector<double> NeuralSolver::alpha() const {
-  std::vector<double> a(m_log_alpha.size());
-  for (std::size_t g = 0; g < a.size(); ++g) {
-    a[g] = std::exp(m_log_alpha[g]);
-  }
-  return a;
-}
-
-std::vector<double> NeuralSolver::weights() const {
-  std::vector<double> w(static_cast<std::size_t>(m_num_groups));
-  switch (m_config.weight_rule()) {
-  case WeightRule::Erm:
-    for (int g = 0; g < m_num_groups; ++g) {
-      w[g] = static_cast<double>(m_group_sizes[g]) / static_cast<double>(m_total);
-    }
-    break;
-  case WeightRule::ImportanceSampling:
-    w = m_fixed;
-    break;
-  case WeightRule::Robust: {
-    const auto a = alpha();
-    for (int g = 0; g < m_num_groups; ++g) {
-      w[g] = (1.0 - m_config.chi) / m_num_groups + m_config.chi * a[g];
-    }
-    break;
-  }
-  }
-  return w;
+  // The official LLM code: no adjustment, importance-sampling weights v_g without chi (§8.3).
+  GroupWeightsConfig weights;
+  weights.rule = m_config.weight_rule();
+  weights.chi = m_config.chi;
+  weights.is_weights = m_config.is_weights;
+  weights.chi_mixes_fixed = false;
+  m_weights = GroupWeights(weights, m_group_sizes);
 }
 
 double NeuralSolver::param_norm() const {
@@ -415,24 +371,6 @@ void NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t str
 }
 
 void NeuralSolver::upload_rows(const std::vector<index_t>& local) { to_device(local, m_rows); }
-
-void NeuralSolver::update_alpha(const std::vector<double>& signal,
-                                const std::vector<bool>& active) {
-  for (int g = 0; g < m_num_groups; ++g) {
-    if (active[g]) {
-      m_log_alpha[g] += m_config.step_alpha * m_config.chi * signal[g];
-    }
-  }
-  const double m = *std::max_element(m_log_alpha.begin(), m_log_alpha.end());
-  double s = 0.0;
-  for (const double v : m_log_alpha) {
-    s += std::exp(v - m);
-  }
-  const double lse = m + std::log(s);
-  for (double& v : m_log_alpha) {
-    v -= lse;
-  }
-}
 
 View1<double> NeuralSolver::reference_margins(const policies::PreferenceSplit& split) {
   for (const auto& [name, view] : m_ref_cache) {
@@ -595,7 +533,7 @@ NeuralStepReport NeuralSolver::step() {
       check_finite(estimate[g], "group loss");
     }
     if (rule == WeightRule::Robust) {
-      update_alpha(estimate, active);
+      m_weights.update(estimate, active, m_config.step_alpha);
     }
     const auto w = weights();
     // Per-pair coefficients of d(objective / parts)/dh.
@@ -607,7 +545,9 @@ NeuralStepReport NeuralSolver::step() {
         objective += sums[g] / static_cast<double>(part_size);
       } else if (m_config.alpha_update == AlphaUpdate::Step) {
         group_coeff[g] = counts[g] > 0 ? w[g] / static_cast<double>(counts[g]) : 0.0;
-        objective += w[g] * estimate[g];
+        // Written as the fused multiply-add that GCC contracted this line to before the weights
+        // moved to GroupWeights (same bits as earlier traces on FMA hosts).
+        objective = std::fma(w[g], estimate[g], objective);
       } else {
         group_coeff[g] = w[g] * N / static_cast<double>(m_group_sizes[g]);
         objective += w[g] * estimate[g];

@@ -27,6 +27,7 @@
 #include "policies/mlp_policy.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/communicator.hpp"
+#include "solver/group_weights.hpp"
 #include "solver/losses.hpp"
 #include "solver/optimizer.hpp"
 #include "solver/solver_config.hpp"
@@ -122,10 +123,11 @@ public:
   const policies::MlpPolicy& policy() const { return m_policy; }
   int num_groups() const { return m_num_groups; }
   std::int64_t iterations_done() const { return m_iteration; }
-  std::vector<double> alpha() const;
+  std::vector<double> alpha() const { return m_weights.alpha(); }
   /// Weights of the theta objective: w_g (gr-*), v_g (is-*) or N_g / N (erm).
-  std::vector<double> weights() const;
-  const std::vector<double>& log_alpha() const { return m_log_alpha; }
+  std::vector<double> weights() const { return m_weights.weights(); }
+  const std::vector<double>& log_alpha() const { return m_weights.log_alpha(); }
+  const GroupWeights& group_weights() const { return m_weights; }
   std::vector<double> params() const { return m_policy.params_host(); }
   double param_norm() const;
   double lr() const { return m_optimizer.lr(); }
@@ -141,7 +143,6 @@ private:
   const std::vector<index_t>& permutation(std::int64_t epoch, std::uint64_t stream);
   void upload_rows(const std::vector<index_t>& local);
   double sft_step(std::int64_t t);
-  void update_alpha(const std::vector<double>& signal, const std::vector<bool>& active);
   void check_finite(double value, const char* what) const;
 
   NeuralConfig m_config;
@@ -157,8 +158,7 @@ private:
   std::vector<index_t> m_group_sizes;
   std::vector<int> m_row_group;           ///< group of each local training row
   std::vector<index_t> m_global_of_local; ///< global row of each local training row
-  std::vector<double> m_log_alpha;
-  std::vector<double> m_fixed; ///< is-* weights v_g
+  GroupWeights m_weights;                 ///< alpha (gr-*), v_g (is-*) or N_g / N (erm)
   std::int64_t m_iteration = 0;
   double m_sft_seconds = 0.0;
   bool m_prepared = false;
