@@ -86,9 +86,7 @@ struct TrainSetup {
   solver::SolverConfig config;
   index_t trace_every = 100;
   bool gap = false;
-  index_t checkpoint_every = 0;
-  std::string checkpoint;
-  bool resume = false;
+  CheckpointSetup checkpoint;
   std::string theta_init;
   bool check_sync = false;
   bool quiet = false;
@@ -206,23 +204,7 @@ TrainSetup resolve(const ParsedOptions& p,
     s.trace_every = get_int(p, "trace-every");
   if (given(p, "gap"))
     s.gap = get_bool(p, "gap");
-  if (given(p, "checkpoint-every"))
-    s.checkpoint_every = get_int(p, "checkpoint-every");
-  if (given(p, "checkpoint"))
-    s.checkpoint = get_string(p, "checkpoint");
-  if (given(p, "resume"))
-    s.resume = get_bool(p, "resume");
-  if (s.checkpoint_every < 0) {
-    throw ConfigError("option --checkpoint-every: invalid value " +
-                      std::to_string(s.checkpoint_every) + " (expected an integer >= 0)");
-  }
-  if (s.checkpoint.empty()) {
-    s.checkpoint = s.out + ".ckpt";
-  }
-  if (s.checkpoint == s.out || s.checkpoint == s.dataset) {
-    throw ConfigError("option --checkpoint: '" + s.checkpoint +
-                      "' is the dataset or the trace; choose another file");
-  }
+  s.checkpoint = checkpoint_setup(p, {s.dataset, s.out});
   if (given(p, "check-sync"))
     s.check_sync = get_bool(p, "check-sync");
   if (given(p, "quiet"))
@@ -302,6 +284,44 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 
 } // namespace
 
+CheckpointSetup checkpoint_setup(const ParsedOptions& p, const RunPaths& paths) {
+  CheckpointSetup s;
+  if (given(p, "checkpoint-every"))
+    s.every = get_int(p, "checkpoint-every");
+  if (given(p, "checkpoint"))
+    s.path = get_string(p, "checkpoint");
+  if (given(p, "resume"))
+    s.resume = get_bool(p, "resume");
+  if (s.every < 0) {
+    throw ConfigError("option --checkpoint-every: invalid value " + std::to_string(s.every) +
+                      " (expected an integer >= 0)");
+  }
+  if (s.path.empty()) {
+    s.path = paths.out + ".ckpt";
+  }
+  if (s.path == paths.out || s.path == paths.dataset) {
+    throw ConfigError("option --checkpoint: '" + s.path +
+                      "' is the dataset or the trace; choose another file");
+  }
+  return s;
+}
+
+std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const RunPaths& paths,
+                                         const std::string& config_text,
+                                         const std::string& checksum,
+                                         const solver::Communicator& comm,
+                                         const core::Environment& env) {
+  if (!setup.resume) {
+    return std::nullopt;
+  }
+  auto checkpoint = io::resume_checkpoint(setup.path, paths.dataset, config_text, checksum, comm);
+  if (!checkpoint) {
+    root_print(env,
+               "# --resume: no checkpoint '" + setup.path + "' yet; starting from the beginning\n");
+  }
+  return checkpoint;
+}
+
 RunPaths required_paths(const ParsedOptions& p) {
   if (!given(p, "dataset")) {
     throw ConfigError("grpo train: the option '--dataset' is required but missing");
@@ -316,89 +336,6 @@ RunPaths required_paths(const ParsedOptions& p) {
                       "' is the input dataset; refusing to overwrite it with a trace");
   }
   return r;
-}
-
-/// With --resume: the checkpoint to continue from (validated on rank 0, the verdict shared), or
-/// none when there is no checkpoint yet (the run starts from the beginning).
-std::optional<io::Checkpoint> resume_checkpoint(const TrainSetup& setup,
-                                                const std::string& config_text,
-                                                const std::string& checksum,
-                                                const solver::Communicator& comm,
-                                                const core::Environment& env) {
-  if (!setup.resume) {
-    return std::nullopt;
-  }
-  std::int64_t exists = std::filesystem::exists(setup.checkpoint) ? 1 : 0;
-  comm.broadcast(exists);
-  if (exists == 0) {
-    root_print(env, "# --resume: no checkpoint '" + setup.checkpoint +
-                        "' yet; starting from the beginning\n");
-    return std::nullopt;
-  }
-  std::string error;
-  std::int64_t code = 0;
-  io::Checkpoint c;
-  if (comm.is_root()) {
-    try {
-      c = io::read_checkpoint(setup.checkpoint);
-      if (c.config != config_text) {
-        std::istringstream a(c.config);
-        std::istringstream b(config_text);
-        std::string la;
-        std::string lb;
-        while (std::getline(a, la) && std::getline(b, lb) && la == lb) {
-        }
-        throw ConfigError("option --resume: checkpoint '" + setup.checkpoint +
-                          "' belongs to a run with other options (checkpoint: '" + la +
-                          "', now: '" + lb + "'); give the same options, or remove it");
-      }
-      if (c.dataset_checksum != checksum) {
-        throw DataError("option --resume: checkpoint '" + setup.checkpoint +
-                        "' was written for another dataset (checksum " + c.dataset_checksum +
-                        ", '" + setup.dataset + "' has " + checksum + ")");
-      }
-      if (c.num_ranks != comm.size()) {
-        std::fprintf(stderr,
-                     "note: checkpoint written by %lld ranks, resumed on %d: the results are "
-                     "equal to rounding, not bit for bit\n",
-                     static_cast<long long>(c.num_ranks), comm.size());
-      }
-    } catch (const Error& e) {
-      error = e.what();
-      code = e.exit_code();
-    }
-  }
-  comm.broadcast(error);
-  comm.broadcast(code);
-  if (!error.empty()) {
-    if (code == static_cast<int>(ExitCode::Config)) {
-      throw ConfigError(error);
-    }
-    if (code == static_cast<int>(ExitCode::Data)) {
-      throw DataError(error);
-    }
-    throw IoError(error);
-  }
-  // Every rank gets the state from rank 0 (one reader of the file).
-  std::int64_t iteration = c.state.iteration;
-  std::int64_t records = c.trace_records;
-  std::int64_t empty_steps = c.state.empty_group_steps;
-  std::int64_t singular = c.state.singular_solves;
-  for (std::int64_t* v : {&iteration, &records, &empty_steps, &singular}) {
-    comm.broadcast(*v);
-  }
-  std::vector<double> adagrad{c.state.adagrad, c.wall_seconds};
-  for (auto* v :
-       {&c.state.theta, &c.state.theta_avg, &c.state.log_alpha, &c.state.alpha_avg, &adagrad}) {
-    comm.broadcast(*v);
-  }
-  c.state.iteration = iteration;
-  c.trace_records = records;
-  c.state.empty_group_steps = empty_steps;
-  c.state.singular_solves = singular;
-  c.state.adagrad = adagrad[0];
-  c.wall_seconds = adagrad[1];
-  return c;
 }
 
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data) {
@@ -464,7 +401,8 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   const std::string config_text = render_config(setup);
   std::string checksum = comm.is_root() ? io::file_checksum(setup.dataset) : "";
   comm.broadcast(checksum);
-  const auto checkpoint = resume_checkpoint(setup, config_text, checksum, comm, env);
+  const auto checkpoint =
+      resume_run(setup.checkpoint, {setup.dataset, setup.out}, config_text, checksum, comm, env);
   if (checkpoint) {
     solver.restore(checkpoint->state);
   }
@@ -473,7 +411,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                         "# ranks = " + std::to_string(comm.size()) + ", Kokkos " +
                         core::kokkos_backend_name() + "\n");
     if (checkpoint) {
-      root_print(env, "# resuming from '" + setup.checkpoint + "' after step " +
+      root_print(env, "# resuming from '" + setup.checkpoint.path + "' after step " +
                           std::to_string(checkpoint->state.iteration) + "\n");
     }
   }
@@ -511,12 +449,18 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   solver::TraceOptions trace_options;
   trace_options.every = setup.trace_every;
   trace_options.gap = setup.gap;
-  trace_options.checkpoint_every = setup.checkpoint_every;
+  trace_options.checkpoint_every = setup.checkpoint.every;
   trace_options.wall_offset = checkpoint ? checkpoint->wall_seconds : 0.0;
   trace_options.checkpoint = [&](double wall_seconds) {
     if (comm.is_root()) {
-      io::write_checkpoint(setup.checkpoint, {solver.state(), config_text, checksum, comm.size(),
-                                              trace.records(), wall_seconds});
+      io::Checkpoint c;
+      c.state = solver.state();
+      c.config = config_text;
+      c.dataset_checksum = checksum;
+      c.num_ranks = comm.size();
+      c.trace_records = trace.records();
+      c.wall_seconds = wall_seconds;
+      io::write_checkpoint(setup.checkpoint.path, c);
     }
   };
   try {
@@ -549,8 +493,8 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
                 {"empty_group_steps", solver.empty_group_steps()},
                 {"singular_solves", solver.singular_solves()}},
                {{"train_seconds", loop_seconds}});
-  if (comm.is_root() && (setup.checkpoint_every > 0 || checkpoint)) {
-    std::remove(setup.checkpoint.c_str()); // the run is complete: its trace holds everything
+  if (comm.is_root() && (setup.checkpoint.every > 0 || checkpoint)) {
+    std::remove(setup.checkpoint.path.c_str()); // the run is complete: its trace holds everything
   }
   if (!setup.quiet) {
     std::ostringstream o;

@@ -38,13 +38,11 @@ const std::vector<std::string> kLogLinearOnly = {"preset",
                                                  "param-limit",
                                                  "theta-init",
                                                  "gap",
-                                                 "checkpoint-every",
-                                                 "checkpoint",
-                                                 "resume",
                                                  "check-sync"};
 
 struct MlpSetup {
   RunPaths paths;
+  CheckpointSetup checkpoint;
   solver::NeuralConfig config;
   index_t trace_every = 100;
   bool quiet = false;
@@ -74,6 +72,7 @@ auto parse_named(const ParsedOptions& p, const char* name, Parse parse) {
 MlpSetup resolve_mlp(const ParsedOptions& p) {
   MlpSetup s;
   s.paths = required_paths(p);
+  s.checkpoint = checkpoint_setup(p, s.paths);
   auto& c = s.config;
   c.method = solver::Method::GrDpo;
   c.beta = 1.0;
@@ -246,11 +245,8 @@ bool mlp_policy_selected(const ParsedOptions& p) {
   }
   for (const auto& name : mlp ? kLogLinearOnly : kMlpOnly) {
     if (given(p, name.c_str())) {
-      std::string why = mlp ? "not available with --policy mlp" : "only with --policy mlp";
-      if (mlp && (name.rfind("checkpoint", 0) == 0 || name == "resume")) {
-        why += " (checkpoints of MLP runs are not implemented)";
-      }
-      throw ConfigError("option --" + name + ": " + why);
+      throw ConfigError("option --" + name + ": " +
+                        (mlp ? "not available with --policy mlp" : "only with --policy mlp"));
     }
   }
   return mlp;
@@ -280,12 +276,21 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
   const std::string config_text = render_mlp_config(setup);
   std::string checksum = comm.is_root() ? io::file_checksum(setup.paths.dataset) : "";
   comm.broadcast(checksum);
+  const auto checkpoint =
+      resume_run(setup.checkpoint, setup.paths, config_text, checksum, comm, env);
+  if (checkpoint) {
+    solver.restore(checkpoint->state);
+  }
   if (!setup.quiet) {
     root_print(env, "# grpo train: resolved configuration\n" + config_text + "# network " +
                         solver.policy().config().describe() + ", " +
                         std::to_string(solver.policy().num_params()) +
                         " parameters; ranks = " + std::to_string(comm.size()) + ", Kokkos " +
                         core::kokkos_backend_name() + "\n");
+    if (checkpoint) {
+      root_print(env, "# resuming from '" + setup.checkpoint.path + "' after step " +
+                          std::to_string(checkpoint->state.iteration) + "\n");
+    }
   }
   io::TraceHeader header;
   header.group_names = data.summary.group_names;
@@ -308,39 +313,68 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
                            {"feature_dim", data.summary.feature_dim},
                            {"num_params", solver.policy().num_params()},
                            {"seed", static_cast<std::int64_t>(setup.config.seed)}};
-  io::TraceWriter trace(setup.paths.out, comm, header);
+  io::TraceWriter trace = checkpoint
+                              ? io::TraceWriter(setup.paths.out, comm, checkpoint->trace_records)
+                              : io::TraceWriter(setup.paths.out, comm, header);
 
   const solver::NeuralData splits{&data.train, data.val.empty() ? nullptr : &data.val,
                                   data.test.empty() ? nullptr : &data.test};
+  // Final values computed before the loop (the model after SFT); a checkpoint carries them.
   std::map<std::string, std::vector<double>> finals;
+  double sft_seconds = 0.0;
   double loop_seconds = 0.0;
   solver::TraceRecord last;
   try {
-    const double sft_nll = solver.prepare();
-    if (setup.config.sft_steps > 0) {
-      // The model after the SFT stage (the reference of the preference stage by default).
-      finals["sft_train_nll"] = {sft_nll};
-      for (const auto* split : {splits.val, splits.test}) {
-        if (split == nullptr) {
-          continue;
+    if (checkpoint) {
+      finals = checkpoint->finals;
+      sft_seconds = checkpoint->sft_seconds;
+    } else {
+      const double sft_nll = solver.prepare();
+      sft_seconds = solver.sft_seconds();
+      if (setup.config.sft_steps > 0) {
+        // The model after the SFT stage (the reference of the preference stage by default).
+        finals["sft_train_nll"] = {sft_nll};
+        for (const auto* split : {splits.val, splits.test}) {
+          if (split == nullptr) {
+            continue;
+          }
+          for (const auto& column : solver::metric_columns(split->name, solver.evaluate(*split))) {
+            finals["sft_" + column.name] = column.values;
+          }
         }
-        for (const auto& column : solver::metric_columns(split->name, solver.evaluate(*split))) {
-          finals["sft_" + column.name] = column.values;
+        if (!setup.quiet) {
+          root_print(env, "# SFT: " + std::to_string(setup.config.sft_steps) +
+                              " steps, last batch NLL " + format_double(sft_nll) + ", " +
+                              format_double(sft_seconds) + " s\n");
         }
-      }
-      if (!setup.quiet) {
-        root_print(env, "# SFT: " + std::to_string(setup.config.sft_steps) +
-                            " steps, last batch NLL " + format_double(sft_nll) + ", " +
-                            format_double(solver.sft_seconds()) + " s\n");
       }
     }
-    Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations);
-    loop_seconds =
-        solver::train_neural(solver, splits, setup.trace_every, [&](const solver::TraceRecord& r) {
-          trace.append(r);
-          progress.update(r);
-          last = r;
-        });
+    Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations,
+                      checkpoint ? checkpoint->state.iteration : 0,
+                      checkpoint ? checkpoint->wall_seconds : 0.0);
+    solver::TraceOptions options;
+    options.every = setup.trace_every;
+    options.checkpoint_every = setup.checkpoint.every;
+    options.wall_offset = checkpoint ? checkpoint->wall_seconds : 0.0;
+    options.checkpoint = [&](double wall_seconds) {
+      if (comm.is_root()) {
+        io::Checkpoint c;
+        c.state = solver.state();
+        c.config = config_text;
+        c.dataset_checksum = checksum;
+        c.num_ranks = comm.size();
+        c.trace_records = trace.records();
+        c.wall_seconds = wall_seconds;
+        c.finals = finals;
+        c.sft_seconds = sft_seconds;
+        io::write_checkpoint(setup.checkpoint.path, c);
+      }
+    };
+    loop_seconds = solver::train_neural(solver, splits, options, [&](const solver::TraceRecord& r) {
+      trace.append(r);
+      progress.update(r);
+      last = r;
+    });
   } catch (const Error& e) {
     trace.fail(e.what());
     throw;
@@ -348,7 +382,10 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
   finals["theta_final"] = solver.params();
   finals["alpha_final"] = solver.alpha();
   trace.finish(finals, {{"records", trace.records()}},
-               {{"train_seconds", loop_seconds}, {"sft_seconds", solver.sft_seconds()}});
+               {{"train_seconds", loop_seconds}, {"sft_seconds", sft_seconds}});
+  if (comm.is_root() && (setup.checkpoint.every > 0 || checkpoint)) {
+    std::remove(setup.checkpoint.path.c_str()); // the run is complete: its trace holds everything
+  }
   if (!setup.quiet) {
     std::ostringstream o;
     o << "done: " << setup.paths.out << "  method " << solver::method_name(setup.config.method)

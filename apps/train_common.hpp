@@ -6,10 +6,12 @@
 #include "apps/options.hpp"
 #include "core/environment.hpp"
 #include "core/error.hpp"
+#include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
 #include "solver/trainer.hpp"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
@@ -21,6 +23,22 @@ struct RunPaths {
   std::string out;
 };
 RunPaths required_paths(const ParsedOptions& parsed);
+
+/// --checkpoint-every, --checkpoint (default <out>.ckpt) and --resume, for either policy.
+struct CheckpointSetup {
+  index_t every = 0;
+  std::string path;
+  bool resume = false;
+};
+CheckpointSetup checkpoint_setup(const ParsedOptions& parsed, const RunPaths& paths);
+
+/// With --resume: the checkpoint to continue from (io::resume_checkpoint, collective), or none
+/// when there is no checkpoint yet (then a note is printed and the run starts from step 0).
+std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const RunPaths& paths,
+                                         const std::string& config_text,
+                                         const std::string& checksum,
+                                         const solver::Communicator& comm,
+                                         const core::Environment& env);
 
 /// Adds the options that only the MLP policy reads (a second group of `grpo train --help`).
 void add_mlp_options(po::options_description& options);

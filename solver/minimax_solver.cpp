@@ -166,6 +166,10 @@ SolverState MinimaxSolver::state() const {
 }
 
 void MinimaxSolver::restore(const SolverState& s) {
+  if (s.policy != "loglinear") {
+    throw DataError("checkpoint: written by a run of the '" + s.policy +
+                    "' policy; this run's policy is log-linear");
+  }
   const auto d = static_cast<std::size_t>(m_dim);
   const auto k = static_cast<std::size_t>(m_num_groups);
   if (s.theta.size() != d || s.theta_avg.size() != d || s.log_alpha.size() != k ||

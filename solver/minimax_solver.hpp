@@ -4,6 +4,7 @@
 // gradients are combined with Allreduce, alpha is updated redundantly in the log domain.
 #pragma once
 
+#include "core/solver_state.hpp"
 #include "policies/log_linear_policy.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/batch_sampler.hpp"
@@ -29,18 +30,8 @@ struct StepReport {
   bool singular = false;          ///< closed form fell back to the pseudo-inverse
 };
 
-/// Everything a step depends on besides the data and the configuration: what a checkpoint
-/// stores. Mini-batch draws are counter-based (seed, iteration), so they need no state.
-struct SolverState {
-  index_t iteration = 0; ///< updates done
-  std::vector<double> theta;
-  std::vector<double> theta_avg;
-  std::vector<double> log_alpha;
-  std::vector<double> alpha_avg;
-  double adagrad = 0.0; ///< H_t, the accumulated squared gradient norms
-  index_t empty_group_steps = 0;
-  index_t singular_solves = 0;
-};
+/// What a checkpoint stores (core/solver_state.hpp).
+using SolverState = grpo::SolverState;
 
 class MinimaxSolver {
 public:

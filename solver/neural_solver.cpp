@@ -470,6 +470,59 @@ double NeuralSolver::prepare() {
   return nll;
 }
 
+SolverState NeuralSolver::state() const {
+  SolverState s;
+  s.policy = "mlp";
+  s.iteration = m_iteration;
+  s.theta = m_policy.params_host();
+  s.log_alpha = m_weights.log_alpha();
+  s.alpha_avg = m_weights.alpha_avg();
+  if (m_reference_is_network) {
+    s.reference = m_reference.params_host();
+  }
+  s.optimizer = m_optimizer.export_state();
+  s.lr = m_optimizer.lr();
+  return s;
+}
+
+void NeuralSolver::restore(const SolverState& s) {
+  const auto fail = [](const std::string& what) { throw DataError("checkpoint: " + what); };
+  if (s.policy != "mlp") {
+    fail("written by a run of the '" + s.policy + "' policy; this run's policy is mlp");
+  }
+  const auto p = static_cast<std::size_t>(m_policy.num_params());
+  if (s.theta.size() != p) {
+    fail("the network has " + std::to_string(s.theta.size()) + " parameters; this run's has " +
+         std::to_string(p));
+  }
+  const bool network = m_config.reference != ReferenceKind::Uniform;
+  if (network != !s.reference.empty() || (network && s.reference.size() != p)) {
+    fail("the reference network has " + std::to_string(s.reference.size()) +
+         " parameters; this run's reference (" + reference_name(m_config.reference) + ") has " +
+         std::to_string(network ? p : 0));
+  }
+  if (s.iteration < 0 || s.iteration > m_config.iterations) {
+    fail("iteration " + std::to_string(s.iteration) + " is outside this run's 0.." +
+         std::to_string(m_config.iterations));
+  }
+  if (!std::isfinite(s.lr) || s.lr < 0) {
+    fail("learning rate " + str(s.lr) + " (expected a finite value >= 0)");
+  }
+  m_weights.restore(s.log_alpha, s.alpha_avg);
+  m_optimizer.import_state(s.optimizer);
+  m_optimizer.set_lr(s.lr);
+  m_policy.set_params(s.theta);
+  if (network) {
+    m_reference = m_policy;
+    m_reference.set_params(s.reference);
+  }
+  m_reference_is_network = network;
+  m_ref_cache.clear();
+  m_ref_train_host.clear();
+  m_iteration = s.iteration;
+  m_prepared = true;
+}
+
 NeuralStepReport NeuralSolver::step() {
   if (!m_prepared) {
     prepare();

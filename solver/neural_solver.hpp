@@ -24,6 +24,7 @@
 // steps.
 #pragma once
 
+#include "core/solver_state.hpp"
 #include "policies/mlp_policy.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/communicator.hpp"
@@ -114,6 +115,14 @@ public:
   double prepare();
 
   NeuralStepReport step();
+
+  /// What a checkpoint stores (after prepare()): the parameters, the frozen reference network,
+  /// the optimiser's moments and step count, the learning rate, log alpha and the step count.
+  SolverState state() const;
+  /// Continues from `state` (a checkpoint of a run with the same configuration and data) instead
+  /// of prepare(): the SFT stage is not run again, and the following steps are bit for bit those
+  /// of the uninterrupted run. DataError on a state of another shape.
+  void restore(const SolverState& state);
 
   /// Metrics of the current policy on `split` (collective).
   PairMetrics evaluate(const policies::PreferenceSplit& split);

@@ -1,7 +1,5 @@
 #include "solver/neural_trainer.hpp"
 
-#include <chrono>
-
 namespace grpo::solver {
 
 std::vector<TraceRecord::Column> metric_columns(const std::string& split, const PairMetrics& m) {
@@ -61,21 +59,16 @@ TraceRecord evaluate_neural(NeuralSolver& solver, const NeuralData& data,
   return r;
 }
 
-double train_neural(NeuralSolver& solver, const NeuralData& data, index_t every,
+double train_neural(NeuralSolver& solver, const NeuralData& data, const TraceOptions& options,
                     const RecordSink& sink) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto seconds = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  const std::int64_t total = solver.config().iterations;
-  while (solver.iterations_done() < total) {
-    const NeuralStepReport report = solver.step();
-    const std::int64_t t = report.iteration;
-    if (t % every == 0 || t + 1 == total) {
-      sink(evaluate_neural(solver, data, report, seconds()));
-    }
-  }
-  return seconds();
+  NeuralStepReport last;
+  return training_loop(
+      options, solver.config().iterations, [&] { return solver.iterations_done(); },
+      [&] {
+        last = solver.step();
+        return last.iteration;
+      },
+      [&](index_t, double wall) { sink(evaluate_neural(solver, data, last, wall)); });
 }
 
 } // namespace grpo::solver

@@ -26,9 +26,16 @@ TraceRecord evaluate_neural(NeuralSolver& solver, const NeuralData& data,
 /// for the model after the SFT stage).
 std::vector<TraceRecord::Column> metric_columns(const std::string& split, const PairMetrics& m);
 
-/// Runs the steps from the solver's current iteration to config.iterations; calls `sink` on every
-/// rank for every record. Returns the seconds spent in the loop.
-double train_neural(NeuralSolver& solver, const NeuralData& data, index_t every,
+/// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
+/// config.iterations with the log-linear policy's loop (training_loop: records, checkpoints);
+/// calls `sink` on every rank for every record. Returns the seconds spent in the loop.
+double train_neural(NeuralSolver& solver, const NeuralData& data, const TraceOptions& options,
                     const RecordSink& sink);
+inline double train_neural(NeuralSolver& solver, const NeuralData& data, index_t every,
+                           const RecordSink& sink) {
+  TraceOptions options;
+  options.every = every;
+  return train_neural(solver, data, options, sink);
+}
 
 } // namespace grpo::solver

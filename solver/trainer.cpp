@@ -110,44 +110,55 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
   return r;
 }
 
-double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
-             const RecordSink& sink) {
-  const index_t trace_every = options.every;
-  if (trace_every < 1) {
-    throw ConfigError("option --trace-every: invalid value " + std::to_string(trace_every) +
+double training_loop(const TraceOptions& options, index_t total,
+                     const std::function<index_t()>& done, const std::function<index_t()>& step,
+                     const std::function<void(index_t, double)>& record) {
+  if (options.every < 1) {
+    throw ConfigError("option --trace-every: invalid value " + std::to_string(options.every) +
                       " (expected an integer >= 1)");
   }
+  const auto start = std::chrono::steady_clock::now();
+  const auto wall = [&] {
+    return options.wall_offset +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  while (done() < total) {
+    const index_t t = step();
+    if (t % options.every == 0 || t == total - 1) {
+      record(t, wall());
+    }
+    const index_t steps = done();
+    if (options.checkpoint_every > 0 && options.checkpoint && steps < total &&
+        steps % options.checkpoint_every == 0) {
+      options.checkpoint(wall());
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
+             const RecordSink& sink) {
   EvaluationScratch scratch;
   if (options.gap) {
     scratch.gap = std::make_unique<DualityGap>(solver.config(), solver.comm(), *data.train,
                                                solver.group_sizes());
   }
-  const auto start = std::chrono::steady_clock::now();
-  const index_t total = solver.config().iterations;
-  while (solver.iterations_done() < total) {
-    const StepReport step = solver.step();
-    const index_t t = step.iteration;
-    if (t % trace_every == 0 || t == total - 1) {
-      const double wall =
-          options.wall_offset +
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      TraceRecord record = evaluate(solver, data, t, wall, &scratch);
-      record.batch_loss = step.batch_loss;
-      record.grad_norm = step.grad_norm;
-      record.step_theta = step.step_theta;
-      record.step_alpha = step.step_alpha;
-      record.live_grad = step.live_grad;
-      sink(record);
-    }
-    const index_t done = solver.iterations_done();
-    if (options.checkpoint_every > 0 && options.checkpoint && done < total &&
-        done % options.checkpoint_every == 0) {
-      options.checkpoint(
-          options.wall_offset +
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  StepReport last;
+  return training_loop(
+      options, solver.config().iterations, [&] { return solver.iterations_done(); },
+      [&] {
+        last = solver.step();
+        return last.iteration;
+      },
+      [&](index_t t, double wall) {
+        TraceRecord record = evaluate(solver, data, t, wall, &scratch);
+        record.batch_loss = last.batch_loss;
+        record.grad_norm = last.grad_norm;
+        record.step_theta = last.step_theta;
+        record.step_alpha = last.step_alpha;
+        record.live_grad = last.live_grad;
+        sink(record);
+      });
 }
 
 } // namespace grpo::solver

@@ -7,39 +7,17 @@ equals the 1-rank run; the model after SFT is recorded; options of the other pol
 inconsistent options are one-line errors with the configuration exit code and no trace.
 """
 
-import json
-
 import h5py
 import numpy as np
 import pytest
 
-COUNTRIES = ["Aland", "Borduria", "Carpania"]
-OPTIONS = [["Yes", "No"], ["Good", "Bad", "Neither"], ["Agree", "Disagree", "Unsure", "Refused"]]
-
-
-def _survey(path):
-    """40 questions x 3 countries; each country prefers options in its own way, so that groups
-    disagree and a policy has something to learn from the question and option text."""
-    records, rid = [], 0
-    for q in range(40):
-        options = OPTIONS[q % 3]
-        question = f"Question: Is topic {q} about {['trade', 'health', 'roads', 'art'][q % 4]}?\n" \
-                   f"Options: {' '.join(f'{chr(65 + k)}. {o}' for k, o in enumerate(options))}\nAnswer:"
-        for c, country in enumerate(COUNTRIES):
-            n = len(options)
-            favourite = (q + 2 * c) % n
-            share = [0.5 / (n - 1)] * n
-            share[favourite] = 0.5
-            records.append({"question": question, "options": options, "attribute": country,
-                            "gold_distribution": share, "pred_distribution": None, "id": rid})
-            rid += 1
-    path.write_text(json.dumps(records))
+from survey_data import COUNTRIES, write_survey
 
 
 @pytest.fixture(scope="module")
 def survey_data(grpo, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlp")
-    _survey(folder / "survey.json")
+    write_survey(folder / "survey.json")
     result = grpo("convert", "globalopinionqa", "--input", "survey.json", "--out", "survey.h5",
                   "--countries", ",".join(COUNTRIES), "--dim", 32, cwd=folder)
     assert result.returncode == 0, result.describe()
@@ -115,7 +93,8 @@ def test_two_ranks_give_the_one_rank_trace(grpo, survey_data, tmp_path):
 
 @pytest.mark.parametrize("extra, words", [
     (["--closed-form"], ["option --closed-form", "not available with --policy mlp"]),
-    (["--checkpoint-every", "10"], ["option --checkpoint-every", "not implemented"]),
+    (["--checkpoint-every", "-1"], ["option --checkpoint-every", "-1"]),
+    (["--gap"], ["option --gap", "not available with --policy mlp"]),
     (["--micro-batches", "3"], ["option --micro-batches", "does not divide"]),
     (["--hidden", "16,x"], ["option --hidden"]),
     (["--activation", "sigmoid"], ["option --activation", "sigmoid"]),

@@ -1,6 +1,8 @@
-"""Checkpoints and exact restart: a 2-rank run killed with SIGKILL in the middle and resumed
-equals the uninterrupted run bit for bit (every trace dataset but wall_seconds); a numerical
-fault leaves the last good checkpoint intact; a checkpoint of another run is refused."""
+"""Checkpoints and exact restart: a run of either policy (log-linear; MLP with an SFT stage, a
+frozen reference network and Adam moments) killed with SIGKILL in the middle and resumed equals
+the uninterrupted run bit for bit (every trace dataset and attribute but the wall-clock ones), at
+1 and 2 ranks; a numerical fault leaves the last good checkpoint intact; a checkpoint of another
+run is refused."""
 import os
 import subprocess
 import time
@@ -9,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from sessions import kill_session
+from survey_data import COUNTRIES, write_survey
 
 GRPO = os.environ.get("GRPO_BIN")
 MPIEXEC = os.environ.get("GRPO_MPIEXEC")
@@ -36,6 +39,29 @@ def datasets(path):
         return {name: obj[()] for name, obj in f.items() if isinstance(obj, h5py.Dataset)}
 
 
+WALL_CLOCK = {"wall_seconds", "train_seconds", "sft_seconds"}
+
+
+def attributes(path):
+    with h5py.File(path, "r") as f:
+        return {k: v for k, v in f.attrs.items() if k not in WALL_CLOCK and k != "config"}
+
+
+def kill_after_first_checkpoint(args, ranks, checkpoint):
+    """Starts `grpo args`, waits for its first checkpoint, kills its whole session (mpirun and
+    every rank at once, as a node failure would); returns the checkpoint's step count."""
+    proc = subprocess.Popen(command(args, ranks), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before its first checkpoint: make it longer"
+    kill_session(proc.pid)
+    proc.wait()
+    with h5py.File(checkpoint, "r") as f:
+        return int(f.attrs["iteration"])
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     path = tmp_path_factory.mktemp("restart") / "d.h5"
@@ -57,16 +83,7 @@ def test_killed_run_resumes_bit_for_bit(dataset, tmp_path, ranks):
 
     trace = tmp_path / "killed.h5"
     checkpoint = f"{trace}.ckpt"
-    proc = subprocess.Popen(command(train_args(dataset, trace), ranks), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before its first checkpoint: make it longer"
-    kill_session(proc.pid)  # mpirun and both ranks at once, as a node failure would
-    proc.wait()
-    with h5py.File(checkpoint, "r") as f:
-        done = int(f.attrs["iteration"])
+    done = kill_after_first_checkpoint(train_args(dataset, trace), ranks, checkpoint)
     with h5py.File(trace, "r") as f:
         assert f.attrs["status"] == "running"
     assert 0 < done < 6000
@@ -84,6 +101,66 @@ def test_killed_run_resumes_bit_for_bit(dataset, tmp_path, ranks):
     with h5py.File(trace, "r") as f:
         assert f.attrs["status"] == "completed"
         assert f.attrs["records"] == len(want["iteration"])
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    """Survey pairs with options (for the SFT stage), written and converted here."""
+    folder = tmp_path_factory.mktemp("restart_mlp")
+    write_survey(folder / "survey.json")
+    path = folder / "survey.h5"
+    run(["convert", "globalopinionqa", "--input", folder / "survey.json", "--out", path,
+         "--countries", ",".join(COUNTRIES), "--dim", 32])
+    return path
+
+
+def mlp_args(data, out, *extra):
+    return ["train", "--policy", "mlp", "--dataset", data, "--out", out, "--method", "gr-dpo",
+            "--hidden", "32", "--beta", "0.5", "--batch-size", "32", "--micro-batches", "2",
+            "--alpha-update", "micro-batch", "--optimizer", "adam", "--iterations", 40000,
+            "--sft-steps", 50, "--sft-lr", "0.001", "--step-alpha", "0.1", "--trace-every", 500,
+            "--checkpoint-every", 1000, "-q", *extra]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_killed_mlp_run_resumes_bit_for_bit(survey, tmp_path, monkeypatch, ranks):
+    monkeypatch.chdir(tmp_path)  # the same relative --out in both runs: their configs match
+    os.makedirs("a")
+    os.makedirs("b")
+    run(mlp_args(survey, "a/t.h5"), ranks)
+    assert not os.path.exists("a/t.h5.ckpt")
+    done = kill_after_first_checkpoint(mlp_args(survey, "b/t.h5"), ranks, "b/t.h5.ckpt")
+    assert 0 < done < 40000
+    with h5py.File("b/t.h5.ckpt", "r") as f:
+        assert f.attrs["policy"] == "mlp"
+        assert f["reference_params"].shape == f["theta"].shape  # the post-SFT network
+        assert "sft_train_nll" in f["finals"]
+    resumed = run([a for a in mlp_args(survey, "b/t.h5", "--resume") if a != "-q"], ranks)
+    assert f"resuming from 'b/t.h5.ckpt' after step {done}" in resumed.stdout
+    assert not os.path.exists("b/t.h5.ckpt")
+    got, want = datasets("b/t.h5"), datasets("a/t.h5")
+    assert got.keys() == want.keys()
+    for name in want:
+        if name not in WALL_CLOCK:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    got_attrs, want_attrs = attributes("b/t.h5"), attributes("a/t.h5")
+    assert got_attrs.keys() == want_attrs.keys()
+    for name in want_attrs:
+        np.testing.assert_array_equal(got_attrs[name], want_attrs[name], err_msg=name)
+    assert got_attrs["status"] == "completed"
+
+
+def test_mlp_resume_refuses_a_log_linear_checkpoint(survey, tmp_path):
+    checkpoint = tmp_path / "linear.ckpt"
+    args = ["train", "--dataset", survey, "--out", tmp_path / "l.h5", "--iterations", 200000,
+            "--checkpoint-every", 100, "--checkpoint", checkpoint, "-q"]
+    kill_after_first_checkpoint(args, 1, checkpoint)
+    other = run(mlp_args(survey, tmp_path / "m.h5", "--resume", "--checkpoint", checkpoint),
+                check=False)
+    assert other.returncode == 2, other.stderr
+    line = other.stderr.strip()
+    assert "\n" not in line and "option --resume" in line and str(checkpoint) in line
+    assert not os.path.exists(tmp_path / "m.h5")
 
 
 def test_resume_without_checkpoint_starts_over(dataset, tmp_path):
