@@ -451,18 +451,10 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   trace_options.gap = setup.gap;
   trace_options.checkpoint_every = setup.checkpoint.every;
   trace_options.wall_offset = checkpoint ? checkpoint->wall_seconds : 0.0;
-  trace_options.checkpoint = [&](double wall_seconds) {
-    if (comm.is_root()) {
-      io::Checkpoint c;
-      c.state = solver.state();
-      c.config = config_text;
-      c.dataset_checksum = checksum;
-      c.num_ranks = comm.size();
-      c.trace_records = trace.records();
-      c.wall_seconds = wall_seconds;
-      io::write_checkpoint(setup.checkpoint.path, c);
-    }
-  };
+  io::Checkpoint base;
+  base.config = config_text;
+  base.dataset_checksum = checksum;
+  trace_options.checkpoint = checkpoint_writer(solver, base, setup.checkpoint, trace, comm);
   try {
     loop_seconds = solver::train(
         solver,

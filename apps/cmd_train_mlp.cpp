@@ -356,20 +356,12 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
     options.every = setup.trace_every;
     options.checkpoint_every = setup.checkpoint.every;
     options.wall_offset = checkpoint ? checkpoint->wall_seconds : 0.0;
-    options.checkpoint = [&](double wall_seconds) {
-      if (comm.is_root()) {
-        io::Checkpoint c;
-        c.state = solver.state();
-        c.config = config_text;
-        c.dataset_checksum = checksum;
-        c.num_ranks = comm.size();
-        c.trace_records = trace.records();
-        c.wall_seconds = wall_seconds;
-        c.finals = finals;
-        c.sft_seconds = sft_seconds;
-        io::write_checkpoint(setup.checkpoint.path, c);
-      }
-    };
+    io::Checkpoint base;
+    base.config = config_text;
+    base.dataset_checksum = checksum;
+    base.finals = finals; // complete: the loop adds only theta_final and alpha_final
+    base.sft_seconds = sft_seconds;
+    options.checkpoint = checkpoint_writer(solver, base, setup.checkpoint, trace, comm);
     loop_seconds = solver::train_neural(solver, splits, options, [&](const solver::TraceRecord& r) {
       trace.append(r);
       progress.update(r);

@@ -8,9 +8,11 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
+#include "io/trace_writer.hpp"
 #include "solver/trainer.hpp"
 
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unistd.h>
@@ -39,6 +41,25 @@ std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const Run
                                          const std::string& checksum,
                                          const solver::Communicator& comm,
                                          const core::Environment& env);
+
+/// The checkpoint callback of solver::TraceOptions for either policy: rank 0 writes `base` (the
+/// run's configuration, checksum, rank count, finals) with the solver's state, the trace's
+/// record count and the loop's wall time to setup.path.
+template <class Solver>
+std::function<void(double)>
+checkpoint_writer(const Solver& solver, io::Checkpoint base, const CheckpointSetup& setup,
+                  const io::TraceWriter& trace, const solver::Communicator& comm) {
+  return [&solver, base = std::move(base), &setup, &trace, &comm](double wall_seconds) {
+    if (comm.is_root()) {
+      io::Checkpoint c = base;
+      c.state = solver.state();
+      c.num_ranks = comm.size();
+      c.trace_records = trace.records();
+      c.wall_seconds = wall_seconds;
+      io::write_checkpoint(setup.path, c);
+    }
+  };
+}
 
 /// Adds the options that only the MLP policy reads (a second group of `grpo train --help`).
 void add_mlp_options(po::options_description& options);

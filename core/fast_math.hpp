@@ -127,4 +127,15 @@ KOKKOS_INLINE_FUNCTION double log1p_unit(double e, double& inverse) {
   return k * kLn2Hi + (log_m + (k * kLn2Lo + correction));
 }
 
+/// x itself, rounded to a double before its next use: the compiler may not fuse the product that
+/// made x into a following addition (FMA contraction), so a kernel's sum adds exactly the values
+/// the host loop it replaced added. A no-op in device code, where sums are not bit-compared with
+/// host loops.
+KOKKOS_INLINE_FUNCTION double rounded(double x) {
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+  __asm__("" : "+m"(x));
+#endif
+  return x;
+}
+
 } // namespace grpo::math

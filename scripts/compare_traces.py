@@ -122,6 +122,9 @@ def main():
     ap.add_argument("--goqa", default="", help="GlobalOpinionQA JSON (adds MLP runs, K = 5)")
     ap.add_argument("--quick", action="store_true", help="one rank, fewer runs")
     args = ap.parse_args()
+    for key, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                       ("OMPI_MCA_rmaps_base_oversubscribe", "1")]:
+        os.environ.setdefault(key, value)  # as in the test environment: root, 2 cores
     os.makedirs(args.work, exist_ok=True)
     old, new = os.path.abspath(args.old), os.path.abspath(args.new)
     data = {}

@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "solver/array_sum.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +43,46 @@ void to_device(const std::vector<T>& in, const View1<T>& v) {
     Kokkos::deep_copy(Kokkos::subview(v, std::make_pair(index_t(0), n)), h);
   }
 }
+
+/// The training row of batch position k of a selection.
+KOKKOS_INLINE_FUNCTION index_t selected_row(const policies::RowSelection& s, index_t k) {
+  return s.indexed ? s.index(s.offset + k) : s.offset + k;
+}
+
+/// Per pair k of a part: h = margin(k) - reference(row), the loss l(h) summed per group (K
+/// values) and the slope l'(h) kept in slope(k). Sequential on a host: the group sums add the
+/// pairs in batch order.
+template <class Loss>
+struct PairLossSums : ArraySum {
+  Loss m_loss;
+  policies::RowSelection m_rows;
+  View1<const double> m_margins;
+  View1<const double> m_reference; ///< per local training row
+  View1<const int> m_group;        ///< per local training row
+  View1<double> m_slope;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const index_t k, value_type sums) const {
+    const index_t row = selected_row(m_rows, k);
+    double value = 0.0;
+    double slope = 0.0;
+    m_loss(m_margins(k) - m_reference(row), value, slope);
+    m_slope(k) = slope;
+    sums[m_group(row)] += math::rounded(value); // the host loop's sum, bit for bit
+  }
+};
+
+/// coeff(k) = group_coeff(g_k) * coeff(k) / parts: the slope becomes d(objective / parts)/dh.
+struct PairCoefficients {
+  policies::RowSelection m_rows;
+  View1<const int> m_group;
+  View1<const double> m_group_coeff;
+  View1<double> m_coeff;
+  double m_parts;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const index_t k) const {
+    m_coeff(k) = m_group_coeff(m_group(selected_row(m_rows, k))) * m_coeff(k) / m_parts;
+  }
+};
 
 /// Consecutive row ranges [begin, end) of at most `max_options` option rows each (a row with
 /// more options than that gets a range of its own; the workspace is sized for it).
@@ -254,6 +295,12 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
     }
   }
 
+  m_row_group_dev =
+      View1<int>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::row_group"),
+                 std::max<index_t>(local, 1));
+  to_device(m_row_group, m_row_group_dev);
+  m_group_coeff = View1<double>("grpo::neural::group_coeff", m_num_groups);
+
   m_policy = policies::MlpPolicy(m_config.network, m_config.seed);
   m_optimizer = Optimizer(m_config.optimizer, m_policy.num_params());
 
@@ -334,7 +381,7 @@ const std::vector<index_t>& NeuralSolver::permutation(std::int64_t epoch, std::u
   return m_perm;
 }
 
-void NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
+bool NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
                         std::vector<index_t>& local, std::vector<index_t>& counts) {
   local.clear();
   counts.assign(static_cast<std::size_t>(m_num_groups), 0);
@@ -343,7 +390,7 @@ void NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t str
     counts = m_group_sizes;
     local.resize(m_global_of_local.size());
     std::iota(local.begin(), local.end(), index_t(0));
-    return;
+    return true;
   }
   std::vector<index_t> global;
   global.reserve(static_cast<std::size_t>(size));
@@ -368,6 +415,7 @@ void NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t str
       local.push_back(pieces[piece].local_begin + (r - pieces[piece].global_begin));
     }
   }
+  return false;
 }
 
 void NeuralSolver::upload_rows(const std::vector<index_t>& local) { to_device(local, m_rows); }
@@ -518,7 +566,6 @@ void NeuralSolver::restore(const SolverState& s) {
   }
   m_reference_is_network = network;
   m_ref_cache.clear();
-  m_ref_train_host.clear();
   m_iteration = s.iteration;
   m_prepared = true;
 }
@@ -532,11 +579,8 @@ NeuralStepReport NeuralSolver::step() {
   const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
   const index_t parts = m_config.micro_batches;
   const index_t part_size = batch / parts;
-  if (m_ref_train_host.size() != static_cast<std::size_t>(m_train.local_rows())) {
-    // Once: the reference is frozen, so its training margins never change.
-    m_ref_train_host = to_host(reference_margins(m_train), m_train.local_rows());
-  }
-  const auto& ref_host = m_ref_train_host;
+  // Frozen reference: its training margins are computed once (cached) and stay on the device.
+  const View1<const double> reference = reference_margins(m_train);
   const auto loss_type = m_config.loss();
   const auto rule = m_config.weight_rule();
   const int K = m_num_groups;
@@ -545,27 +589,32 @@ NeuralStepReport NeuralSolver::step() {
   Kokkos::deep_copy(m_grad, 0.0);
   std::vector<index_t> local;
   std::vector<index_t> counts;
-  std::vector<double> losses;
-  std::vector<double> slopes;
-  std::vector<double> coeff;
+  std::vector<double> sums;
   for (index_t part = 0; part < parts; ++part) {
-    draw(m_iteration * batch + part * part_size, part_size, rng::kStreamPairOrder, local, counts);
+    const bool whole = draw(m_iteration * batch + part * part_size, part_size,
+                            rng::kStreamPairOrder, local, counts);
     const auto n = static_cast<index_t>(local.size());
-    upload_rows(local);
-    const auto selection = policies::RowSelection::rows(m_rows, n);
+    // A whole epoch in order is the range of local rows: no indices to upload.
+    policies::RowSelection selection = policies::RowSelection::range(0, n);
+    if (!whole) {
+      upload_rows(local);
+      selection = policies::RowSelection::rows(m_rows, n);
+    }
     if (n > 0) {
       m_policy.pair_margins(ExecSpace(), m_ws, m_train, selection, m_margins);
     }
-    const auto margins = to_host(m_margins, n);
-    losses.resize(local.size());
-    slopes.resize(local.size());
-    std::vector<double> sums(static_cast<std::size_t>(K), 0.0);
+    // Per-pair losses and slopes on the device; only the K group sums come back.
     with_loss(loss_type, m_config.beta, [&](const auto& f) {
-      for (std::size_t k = 0; k < local.size(); ++k) {
-        f(margins[k] - ref_host[static_cast<std::size_t>(local[k])], losses[k], slopes[k]);
-        sums[static_cast<std::size_t>(m_row_group[static_cast<std::size_t>(local[k])])] +=
-            losses[k];
-      }
+      using Loss = std::decay_t<decltype(f)>;
+      array_reduce("grpo::neural::pair_losses",
+                   PairLossSums<Loss>{{static_cast<unsigned>(K)},
+                                      f,
+                                      selection,
+                                      m_margins,
+                                      reference,
+                                      m_row_group_dev,
+                                      m_coeff},
+                   n, sums);
       return 0;
     });
     m_comm.allreduce_sum(sums);
@@ -615,13 +664,12 @@ NeuralStepReport NeuralSolver::step() {
                                    : sums[g] / static_cast<double>(counts[g]);
       }
     }
-    coeff.resize(local.size());
-    for (std::size_t k = 0; k < local.size(); ++k) {
-      coeff[k] =
-          group_coeff[static_cast<std::size_t>(m_row_group[static_cast<std::size_t>(local[k])])] *
-          slopes[k] / static_cast<double>(parts);
-    }
-    to_device(coeff, m_coeff);
+    // Per-pair coefficients on the device from the K group coefficients.
+    to_device(group_coeff, m_group_coeff);
+    Kokkos::parallel_for("grpo::neural::pair_coefficients",
+                         Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(0, n),
+                         PairCoefficients{selection, m_row_group_dev, m_group_coeff, m_coeff,
+                                          static_cast<double>(parts)});
     if (n > 0) {
       const auto c = Kokkos::subview(m_coeff, std::make_pair(index_t(0), n));
       if (n <= m_ws.max_pairs()) {

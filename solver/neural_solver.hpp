@@ -146,8 +146,9 @@ private:
   /// Margins minus the reference of `split`'s local rows (cached per split).
   View1<double> reference_margins(const policies::PreferenceSplit& split);
   /// Local rows of the part [begin, end) of the pass over the training set, sorted; per-group
-  /// counts of the whole part (all ranks).
-  void draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
+  /// counts of the whole part (all ranks). True when the part is a whole epoch in order (local
+  /// holds every local row once, in order).
+  bool draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
             std::vector<index_t>& local, std::vector<index_t>& counts);
   const std::vector<index_t>& permutation(std::int64_t epoch, std::uint64_t stream);
   void upload_rows(const std::vector<index_t>& local);
@@ -179,12 +180,13 @@ private:
 
   // Cached reference margins per split (keyed by the split's name).
   std::vector<std::pair<std::string, View1<double>>> m_ref_cache;
-  std::vector<double> m_ref_train_host; ///< the training split's, on the host (every step)
 
   // Scratch.
   View1<index_t> m_rows;
   View1<double> m_margins;
-  View1<double> m_coeff;
+  View1<double> m_coeff;       ///< per pair: the loss slope, then its coefficient
+  View1<int> m_row_group_dev;  ///< group of each local training row
+  View1<double> m_group_coeff; ///< K coefficients of the current part
   View1<double> m_grad;
   std::vector<double> m_grad_host;
 };

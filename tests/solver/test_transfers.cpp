@@ -1,0 +1,142 @@
+// What crosses between host and device per training step, counted through Kokkos' profiling
+// callbacks (they fire on every backend, Serial included, for every deep_copy; fills from a
+// scalar are not transfers and are left out). Issue 14's target is O(K + P) values per step.
+// - MLP, full batch: the K group sums come back as a reduction; the K group coefficients go
+//   up; the P gradient entries go down and up once for the Allreduce: at most 8 (2P + 2K) bytes
+//   per step, independent of the number of pairs.
+// - MLP, mini-batches and micro-batch parts: plus K values and the row indices (8 bytes a pair)
+//   of each part, the draw still being made on the host.
+// - Log-linear, full batch: theta up (P) and the fused kernel's per-piece sums down
+//   (pieces x (1 + P)): O(K P), not yet O(K + P); the bound is asserted so that any per-row
+//   transfer fails the test.
+#include "solver/minimax_solver.hpp"
+#include "solver/neural_solver.hpp"
+#include "tests/solver/neural_fixtures.hpp"
+#include "tests/support/fixtures.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace {
+
+using namespace grpo;
+
+struct Transfers {
+  std::uint64_t calls = 0;
+  std::uint64_t bytes = 0;
+};
+Transfers g_transfers;
+
+void count_deep_copy(Kokkos::Tools::SpaceHandle, const char*, const void*,
+                     Kokkos::Tools::SpaceHandle, const char* src_name, const void*,
+                     std::uint64_t size) {
+  if (std::strcmp(src_name, "Scalar") == 0) {
+    return; // a fill: one value, not an array, crosses
+  }
+  ++g_transfers.calls;
+  g_transfers.bytes += size;
+}
+
+/// Counts the deep copies made while it lives.
+class TransferCounter {
+public:
+  TransferCounter() {
+    g_transfers = Transfers();
+    Kokkos::Tools::Experimental::set_begin_deep_copy_callback(count_deep_copy);
+  }
+  ~TransferCounter() { Kokkos::Tools::Experimental::set_begin_deep_copy_callback(nullptr); }
+  TransferCounter(const TransferCounter&) = delete;
+  TransferCounter& operator=(const TransferCounter&) = delete;
+  Transfers get() const { return g_transfers; }
+};
+
+TEST(Transfers, CounterSeesACopyAndIgnoresAFill) {
+  View1<double> device("device", 100);
+  const HostView1<double> host("host", 100);
+  TransferCounter counter;
+  Kokkos::deep_copy(device, 1.0);
+  EXPECT_EQ(counter.get().bytes, 0u);
+  Kokkos::deep_copy(host, device);
+  EXPECT_EQ(counter.get().calls, 1u);
+  EXPECT_EQ(counter.get().bytes, 800u);
+}
+
+solver::NeuralConfig mlp_config(index_t batch, index_t parts) {
+  solver::NeuralConfig c;
+  c.method = solver::Method::GrDpo;
+  c.network.hidden = {16, 8};
+  c.batch_size = batch;
+  c.micro_batches = parts;
+  c.iterations = 100;
+  return c;
+}
+
+/// Bytes per step of an MLP run after a warm-up step (reference margins cached).
+Transfers mlp_step(const policies::PreferenceSplit& split, const solver::NeuralConfig& c) {
+  solver::NeuralSolver s(c, test::self_communicator(), split);
+  s.prepare();
+  s.step();
+  TransferCounter counter;
+  for (int t = 0; t < 4; ++t) {
+    s.step();
+  }
+  auto t = counter.get();
+  t.calls /= 4;
+  t.bytes /= 4;
+  return t;
+}
+
+TEST(Transfers, MlpFullBatchStepMovesOrderKPlusPValuesWhateverN) {
+  const std::uint64_t K = 3;
+  for (const index_t n : {60, 600}) {
+    const auto data = test::option_data({n / 3, n / 2, n / 6}, 5, 7);
+    const auto split = test::option_split(data, 0, 1);
+    const auto c = mlp_config(0, 1);
+    const solver::NeuralSolver probe(c, test::self_communicator(), split);
+    const auto p = static_cast<std::uint64_t>(probe.policy().num_params());
+    const auto t = mlp_step(split, c);
+    EXPECT_LE(t.bytes, 8 * (2 * p + 2 * K))
+        << "N = " << n << ": " << t.calls << " copies, " << t.bytes << " bytes per step";
+    EXPECT_GE(t.bytes, 8 * 2 * p); // the gradient's round trip for the Allreduce is seen
+  }
+}
+
+TEST(Transfers, MlpMicroBatchesAddOnlyTheirRowIndices) {
+  const std::uint64_t K = 3;
+  const auto data = test::option_data({200, 300, 100}, 5, 7);
+  const auto split = test::option_split(data, 0, 1);
+  for (const index_t batch : {64, 0}) {
+    const auto c = mlp_config(batch, 2);
+    const solver::NeuralSolver probe(c, test::self_communicator(), split);
+    const auto p = static_cast<std::uint64_t>(probe.policy().num_params());
+    const std::uint64_t pairs = batch == 0 ? 600 : batch;
+    const auto t = mlp_step(split, c);
+    EXPECT_LE(t.bytes, 8 * (2 * p + 2 * 2 * K) + 8 * pairs)
+        << "batch " << pairs << ": " << t.calls << " copies, " << t.bytes << " bytes per step";
+  }
+}
+
+TEST(Transfers, LogLinearFullBatchStepMovesNoRows) {
+  for (const index_t n : {64, 4096}) {
+    const auto data = test::random_data({n / 4, n / 2, n / 4}, 6, 3, true);
+    const auto split = test::whole_split(data);
+    for (const auto method : {solver::Method::GrDpo, solver::Method::Dpo}) {
+      solver::SolverConfig c;
+      c.method = method;
+      c.iterations = 10;
+      solver::MinimaxSolver s(c, test::self_communicator(), split,
+                              solver::MinimaxSolver::initial_theta(c, data.dim));
+      s.step();
+      TransferCounter counter;
+      s.step();
+      const auto t = counter.get();
+      const std::uint64_t pieces = split.pieces.size();
+      EXPECT_LE(t.bytes, 8 * (pieces * (1 + data.dim) + data.dim))
+          << "N = " << n << ": " << t.calls << " copies, " << t.bytes << " bytes";
+      EXPECT_GT(t.bytes, 0u);
+    }
+  }
+}
+
+} // namespace
