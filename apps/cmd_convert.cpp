@@ -114,11 +114,11 @@ io::OpinionSpec resolve(const ParsedOptions& p) {
   }
 }
 
-solver::Communicator self_communicator() {
+Communicator self_communicator() {
 #if GRPO_ENABLE_MPI
-  return solver::Communicator(MPI_COMM_SELF);
+  return Communicator(MPI_COMM_SELF);
 #else
-  return solver::Communicator();
+  return Communicator();
 #endif
 }
 
@@ -159,7 +159,7 @@ int run_globalopinionqa(core::Environment& env, const std::vector<std::string>& 
   const auto records = io::read_opinion_records(input);
   const auto data = io::convert_opinions(records, spec, input);
 
-  solver::Communicator world;
+  Communicator world;
   std::int64_t code = 0;
   std::string message;
   if (world.is_root()) {

@@ -122,7 +122,7 @@ std::string render(const io::BanditSpec& s) {
 }
 
 void write_split(io::DatasetWriter& writer, const io::BanditSpec& spec, io::SplitKind kind,
-                 const solver::Communicator& comm) {
+                 const Communicator& comm) {
   const index_t n = spec.split(kind).size;
   if (n == 0) {
     return;
@@ -155,7 +155,7 @@ void write_split(io::DatasetWriter& writer, const io::BanditSpec& spec, io::Spli
 }
 
 void write_environment(io::DatasetWriter& writer, const io::BanditSpec& spec,
-                       const solver::Communicator& comm) {
+                       const Communicator& comm) {
   const index_t m = spec.test.size;
   if (m == 0) {
     return;
@@ -225,7 +225,7 @@ int run_generate(core::Environment& env, const std::vector<std::string>& args) {
   }
   const io::BanditSpec spec = naming_config_file(parsed, [&] { return resolve(parsed); });
   const std::string out = get_string(parsed, "out");
-  solver::Communicator comm;
+  Communicator comm;
 
   io::DatasetHeader header;
   header.feature_dim = spec.feature_dim();

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "io/dataset.hpp"
 #include "io/hdf5.hpp"
+#include "io/trace_reader.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -59,19 +60,17 @@ std::string describe_dataset(const std::string& path) {
 }
 
 std::string describe_trace(const std::string& path) {
-  const auto f = io::h5::File::open(path, false, nullptr);
+  const io::TraceReader trace(path);
   std::ostringstream o;
-  auto attr = [&](const char* name) {
-    return f.has_attribute("/", name) ? f.read_string_attribute("/", name) : std::string("?");
-  };
+  auto attr = [&](const char* name) { return trace.text_attribute(name).value_or("?"); };
   o << path << ": grpo trace, schema " << attr("schema_version") << ", status " << attr("status")
     << "\n"
     << "  method " << attr("method") << ", dataset " << attr("dataset_path") << " ("
     << attr("dataset_checksum") << ")\n"
     << "  git " << attr("git_revision") << ", Kokkos " << attr("kokkos_backend") << ", ranks "
-    << (f.has_attribute("/", "num_ranks") ? f.read_int_attribute("/", "num_ranks") : 0) << "\n";
-  if (f.exists("iteration")) {
-    const auto iterations = f.read_int64("iteration");
+    << trace.int_attribute("num_ranks").value_or(0) << "\n";
+  if (trace.has("iteration")) {
+    const auto iterations = trace.iterations();
     o << "  records " << iterations.size();
     if (!iterations.empty()) {
       o << " (iterations " << iterations.front() << " .. " << iterations.back() << ")";
@@ -80,31 +79,18 @@ std::string describe_trace(const std::string& path) {
     if (!iterations.empty()) {
       for (const char* name : {"worst_val_loss", "worst_train_loss", "max_reward_error", "max_kl",
                                "grad_norm", "wall_seconds"}) {
-        if (f.exists(name)) {
-          const auto v = f.read_double(name);
-          if (v.size() != iterations.size()) {
-            throw DataError("'" + path + "': dataset '" + name + "' has " +
-                            std::to_string(v.size()) + " values for " +
-                            std::to_string(iterations.size()) + " records");
-          }
-          o << "  last " << name << " = " << format_double(v.back()) << "\n";
+        if (const auto value = trace.last(name)) {
+          o << "  last " << name << " = " << format_double(*value) << "\n";
         }
       }
-      if (f.exists("alpha")) {
-        const auto info = f.info("alpha");
-        const auto v = f.read_double("alpha");
-        const std::size_t k = info.dims.size() == 2 ? info.dims[1] : 1;
-        if (info.dims.empty() || info.dims[0] != iterations.size() || k == 0 || v.size() < k) {
-          throw DataError("'" + path + "': dataset 'alpha' does not hold one row per record");
-        }
-        o << "  last alpha = ["
-          << list(std::vector<double>(v.end() - static_cast<long>(k), v.end())) << "]\n";
+      if (trace.has("alpha")) {
+        o << "  last alpha = [" << list(trace.last_row("alpha")) << "]\n";
       }
     }
   }
   for (const char* name : {"theta_final", "theta_avg"}) {
-    if (f.exists(name)) {
-      o << "  " << name << " = [" << list(f.read_double(name)) << "]\n";
+    if (trace.has(name)) {
+      o << "  " << name << " = [" << list(trace.final_vector(name, false)) << "]\n";
     }
   }
   return o.str();

@@ -7,7 +7,7 @@
 #include "core/kokkos_compat.hpp"
 #include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
-#include "io/hdf5.hpp"
+#include "io/trace_reader.hpp"
 #include "io/trace_writer.hpp"
 #include "io/train_presets.hpp"
 #include "solver/minimax_solver.hpp"
@@ -247,27 +247,17 @@ std::vector<double> initial_theta(const TrainSetup& s, int dim) {
     }
     return theta;
   }
-  const auto f = io::h5::File::open(v, false, nullptr);
-  const char* name = "theta_final";
-  if (!f.exists(name)) {
-    throw DataError("'" + v +
-                    "': option --theta-init: no dataset 'theta_final' (expected a "
-                    "completed grpo trace)");
+  std::vector<double> theta;
+  try {
+    theta = io::TraceReader(v).final_vector("theta_final");
+  } catch (const DataError& e) {
+    throw DataError(std::string(e.what()) +
+                    " (option --theta-init takes the theta_final of a completed grpo trace)");
   }
-  const auto info = f.info(name);
-  if (info.type_class != H5T_FLOAT || info.dims.size() != 1) {
-    throw DataError("'" + v + "': theta_final must be a 1-D float dataset");
-  }
-  auto theta = f.read_double(name);
   if (static_cast<int>(theta.size()) != dim) {
     throw DataError("'" + v + "': theta_final has " + std::to_string(theta.size()) +
                     " values (option --theta-init), the dataset's policy has " +
                     std::to_string(dim) + " parameters");
-  }
-  for (std::size_t j = 0; j < theta.size(); ++j) {
-    if (!std::isfinite(theta[j])) {
-      throw DataError("'" + v + "': theta_final[" + std::to_string(j) + "] is not finite");
-    }
   }
   return theta;
 }
@@ -308,8 +298,7 @@ CheckpointSetup checkpoint_setup(const ParsedOptions& p, const RunPaths& paths) 
 
 std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const RunPaths& paths,
                                          const std::string& config_text,
-                                         const std::string& checksum,
-                                         const solver::Communicator& comm,
+                                         const std::string& checksum, const Communicator& comm,
                                          const core::Environment& env) {
   if (!setup.resume) {
     return std::nullopt;
@@ -372,7 +361,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   if (naming_config_file(parsed, [&] { return mlp_policy_selected(parsed); })) {
     return run_train_mlp(env, parsed);
   }
-  solver::Communicator comm;
+  Communicator comm;
   std::optional<io::DatasetSummary> cached;
   const auto dataset_summary = [&](const std::string& path) -> const io::DatasetSummary& {
     if (!cached) {
@@ -444,7 +433,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   Progress progress(!setup.quiet && comm.is_root(), setup.config.iterations,
                     checkpoint ? checkpoint->state.iteration : 0,
                     checkpoint ? checkpoint->wall_seconds : 0.0);
-  solver::TraceRecord last;
+  TraceRecord last;
   double loop_seconds = 0.0;
   solver::TraceOptions trace_options;
   trace_options.every = setup.trace_every;
@@ -460,7 +449,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
         solver,
         {&data.train, data.val.empty() ? nullptr : &data.val,
          data.env.empty() ? nullptr : &data.env},
-        trace_options, [&](const solver::TraceRecord& r) {
+        trace_options, [&](const TraceRecord& r) {
           trace.append(r);
           progress.update(r);
           last = r;

@@ -73,12 +73,7 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   MlpSetup s;
   s.paths = required_paths(p);
   s.checkpoint = checkpoint_setup(p, s.paths);
-  auto& c = s.config;
-  c.method = solver::Method::GrDpo;
-  c.beta = 1.0;
-  c.clip_norm = 10.0;
-  c.network.hidden = {64};
-  c.network.activation = policies::Activation::Tanh;
+  auto& c = s.config; // NeuralConfig's defaults are the command's
   if (given(p, "method"))
     c.method = solver::parse_method(get_string(p, "method"));
   if (given(p, "seed"))
@@ -260,7 +255,7 @@ void check_train_mlp_options(const ParsedOptions& parsed, const io::DatasetSumma
 }
 
 int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
-  solver::Communicator comm;
+  Communicator comm;
   MlpSetup setup = naming_config_file(parsed, [&] { return resolve_mlp(parsed); });
   const auto summary = io::inspect_dataset(setup.paths.dataset, &comm);
   naming_config_file(parsed, [&] { validate(setup, summary); });
@@ -323,7 +318,7 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
   std::map<std::string, std::vector<double>> finals;
   double sft_seconds = 0.0;
   double loop_seconds = 0.0;
-  solver::TraceRecord last;
+  TraceRecord last;
   try {
     if (checkpoint) {
       finals = checkpoint->finals;
@@ -362,7 +357,7 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
     base.finals = finals; // complete: the loop adds only theta_final and alpha_final
     base.sft_seconds = sft_seconds;
     options.checkpoint = checkpoint_writer(solver, base, setup.checkpoint, trace, comm);
-    loop_seconds = solver::train_neural(solver, splits, options, [&](const solver::TraceRecord& r) {
+    loop_seconds = solver::train_neural(solver, splits, options, [&](const TraceRecord& r) {
       trace.append(r);
       progress.update(r);
       last = r;

@@ -38,8 +38,7 @@ CheckpointSetup checkpoint_setup(const ParsedOptions& parsed, const RunPaths& pa
 /// when there is no checkpoint yet (then a note is printed and the run starts from step 0).
 std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const RunPaths& paths,
                                          const std::string& config_text,
-                                         const std::string& checksum,
-                                         const solver::Communicator& comm,
+                                         const std::string& checksum, const Communicator& comm,
                                          const core::Environment& env);
 
 /// The checkpoint callback of solver::TraceOptions for either policy: rank 0 writes `base` (the
@@ -48,7 +47,7 @@ std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const Run
 template <class Solver>
 std::function<void(double)>
 checkpoint_writer(const Solver& solver, io::Checkpoint base, const CheckpointSetup& setup,
-                  const io::TraceWriter& trace, const solver::Communicator& comm) {
+                  const io::TraceWriter& trace, const Communicator& comm) {
   return [&solver, base = std::move(base), &setup, &trace, &comm](double wall_seconds) {
     if (comm.is_root()) {
       io::Checkpoint c = base;
@@ -85,7 +84,7 @@ public:
       , m_wall0(wall0) {
     m_tty = isatty(fileno(stderr)) != 0;
   }
-  void update(const solver::TraceRecord& r) {
+  void update(const TraceRecord& r) {
     if (!m_enabled) {
       return;
     }

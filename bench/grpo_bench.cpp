@@ -16,8 +16,8 @@ namespace {
 
 using namespace grpo;
 
-solver::Communicator& world() {
-  static solver::Communicator comm;
+Communicator& world() {
+  static Communicator comm;
   return comm;
 }
 

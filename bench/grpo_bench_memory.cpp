@@ -44,7 +44,7 @@ void write_split(io::DatasetWriter& writer, const std::string& name, index_t n, 
 }
 
 int write(const std::string& path, index_t n, int d, int k, index_t val) {
-  solver::Communicator comm;
+  Communicator comm;
   io::DatasetHeader header;
   header.feature_dim = d;
   for (int g = 0; g < k; ++g) {
@@ -61,7 +61,7 @@ int write(const std::string& path, index_t n, int d, int k, index_t val) {
 }
 
 int load(const std::string& path, int steps) {
-  solver::Communicator comm;
+  Communicator comm;
   const auto data = io::load_dataset(path, comm);
   solver::SolverConfig config;
   config.method = solver::Method::GrDpo;

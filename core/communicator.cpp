@@ -1,11 +1,11 @@
-#include "solver/communicator.hpp"
+#include "core/communicator.hpp"
 
 #include "core/error.hpp"
 
 #include <cmath>
 #include <limits>
 
-namespace grpo::solver {
+namespace grpo {
 
 #if GRPO_ENABLE_MPI
 
@@ -223,4 +223,4 @@ void Communicator::barrier() const {}
 
 #endif
 
-} // namespace grpo::solver
+} // namespace grpo

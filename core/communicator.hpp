@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace grpo::solver {
+namespace grpo {
 
 class Communicator {
 public:
@@ -70,4 +70,4 @@ private:
   int m_size = 1;
 };
 
-} // namespace grpo::solver
+} // namespace grpo

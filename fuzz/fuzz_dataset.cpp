@@ -5,10 +5,10 @@
 // flipping bytes inside HDF5's own structures would mostly exercise libhdf5's parser (whose
 // crashes on damaged files grpo cannot prevent; see docs/reliability.md). Any input must end
 // in a grpo::Error or a loaded dataset: never a crash, a sanitizer report or another exception.
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "io/dataset.hpp"
 #include "io/hdf5.hpp"
-#include "solver/communicator.hpp"
 
 #include <Kokkos_Core.hpp>
 
@@ -232,7 +232,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     const auto summary = grpo::io::inspect_dataset(file_path());
-    grpo::solver::Communicator comm;
+    grpo::Communicator comm;
     const auto loaded = grpo::io::load_dataset(summary, comm);
     (void)loaded;
   } catch (const grpo::Error&) {

@@ -167,7 +167,7 @@ Checkpoint read_checkpoint(const std::string& path) {
 namespace {
 
 /// Every field of `c` from rank 0 to the other ranks.
-void broadcast(Checkpoint& c, const solver::Communicator& comm) {
+void broadcast(Checkpoint& c, const Communicator& comm) {
   auto& s = c.state;
   std::int64_t iteration = s.iteration;
   std::int64_t empty_steps = s.empty_group_steps;
@@ -211,8 +211,7 @@ void broadcast(Checkpoint& c, const solver::Communicator& comm) {
 
 std::optional<Checkpoint> resume_checkpoint(const std::string& path, const std::string& dataset,
                                             const std::string& config_text,
-                                            const std::string& checksum,
-                                            const solver::Communicator& comm) {
+                                            const std::string& checksum, const Communicator& comm) {
   std::int64_t exists = std::filesystem::exists(path) ? 1 : 0;
   comm.broadcast(exists);
   if (exists == 0) {

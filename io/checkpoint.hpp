@@ -5,8 +5,8 @@
 // point leaves either the previous checkpoint or the new one, never a torn file.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/solver_state.hpp"
-#include "solver/communicator.hpp"
 
 #include <cstdint>
 #include <map>
@@ -45,7 +45,6 @@ Checkpoint read_checkpoint(const std::string& path);
 /// gets the same checkpoint, read by rank 0 and broadcast.
 std::optional<Checkpoint> resume_checkpoint(const std::string& path, const std::string& dataset,
                                             const std::string& config_text,
-                                            const std::string& checksum,
-                                            const solver::Communicator& comm);
+                                            const std::string& checksum, const Communicator& comm);
 
 } // namespace grpo::io

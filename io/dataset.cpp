@@ -230,7 +230,7 @@ struct LocalOptions {
 };
 
 LocalOptions read_local_options(const h5::File& f, const SplitInfo& info, index_t begin,
-                                index_t end, const solver::Communicator& comm) {
+                                index_t end, const Communicator& comm) {
   LocalOptions o;
   const auto rows = static_cast<std::size_t>(end - begin);
   o.offsets.resize(rows + 1);
@@ -262,7 +262,7 @@ LocalOptions read_local_options(const h5::File& f, const SplitInfo& info, index_
 /// are kept too, and the option datasets are read (options first, so that each pair's chosen
 /// and rejected rows can be checked against the options they point at).
 policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, int d,
-                                     const solver::Communicator& comm, const LoadOptions& request) {
+                                     const Communicator& comm, const LoadOptions& request) {
   const solver::GroupPartition partition(info.offsets, comm.size());
   const int r = comm.rank();
   const index_t begin = partition.rank_begin(r);
@@ -462,7 +462,7 @@ const SplitInfo* DatasetSummary::split(const std::string& name) const {
   return nullptr;
 }
 
-DatasetSummary inspect_dataset(const std::string& path, const solver::Communicator* comm) {
+DatasetSummary inspect_dataset(const std::string& path, const Communicator* comm) {
   const h5::File f = h5::File::open(path, false, comm);
   DatasetSummary s;
   s.path = path;
@@ -552,20 +552,20 @@ DatasetSummary inspect_dataset(const std::string& path, const solver::Communicat
   return s;
 }
 
-LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm) {
+LoadedDataset load_dataset(const std::string& path, const Communicator& comm) {
   return load_dataset(path, comm, LoadOptions{});
 }
 
-LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm,
+LoadedDataset load_dataset(const std::string& path, const Communicator& comm,
                            const LoadOptions& options) {
   return load_dataset(inspect_dataset(path, &comm), comm, options);
 }
 
-LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm) {
+LoadedDataset load_dataset(const DatasetSummary& summary, const Communicator& comm) {
   return load_dataset(summary, comm, LoadOptions{});
 }
 
-LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm,
+LoadedDataset load_dataset(const DatasetSummary& summary, const Communicator& comm,
                            const LoadOptions& options) {
   LoadedDataset out;
   out.summary = summary;
@@ -638,7 +638,7 @@ LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communic
 
 // ---------------------------------------------------------------------------------------------
 
-DatasetWriter::DatasetWriter(std::string path, const solver::Communicator& comm,
+DatasetWriter::DatasetWriter(std::string path, const Communicator& comm,
                              const DatasetHeader& header)
     : m_path(std::move(path))
     , m_tmp(m_path + ".tmp")

@@ -5,9 +5,9 @@
 // request (LoadOptions).
 #pragma once
 
+#include "core/communicator.hpp"
 #include "io/hdf5.hpp"
 #include "policies/preference_batch.hpp"
-#include "solver/communicator.hpp"
 #include "solver/metrics.hpp"
 
 #include <map>
@@ -35,7 +35,7 @@ struct DatasetHeader {
 /// so a failed run never leaves a half-written dataset.
 class DatasetWriter {
 public:
-  DatasetWriter(std::string path, const solver::Communicator& comm, const DatasetHeader& header);
+  DatasetWriter(std::string path, const Communicator& comm, const DatasetHeader& header);
   ~DatasetWriter();
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;
@@ -71,7 +71,7 @@ public:
 private:
   std::string m_path;
   std::string m_tmp;
-  solver::Communicator m_comm;
+  Communicator m_comm;
   h5::File m_file;
   int m_feature_dim = 0;
   bool m_committed = false;
@@ -105,7 +105,7 @@ struct DatasetSummary {
 
 /// Reads and validates the metadata (DataError naming the file, object and value on any
 /// violation of the schema). Collective on a parallel file when `comm` is given.
-DatasetSummary inspect_dataset(const std::string& path, const solver::Communicator* comm = nullptr);
+DatasetSummary inspect_dataset(const std::string& path, const Communicator* comm = nullptr);
 
 /// What load_dataset reads besides z = chosen - rejected and ref_logratio (the default reads
 /// nothing more).
@@ -131,12 +131,12 @@ struct LoadedDataset {
 
 /// Collective: validates the file, partitions train and val (and test) by sample count, reads
 /// this rank's rows (and its share of the evaluation states) and checks every value is finite.
-LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm);
-LoadedDataset load_dataset(const std::string& path, const solver::Communicator& comm,
+LoadedDataset load_dataset(const std::string& path, const Communicator& comm);
+LoadedDataset load_dataset(const std::string& path, const Communicator& comm,
                            const LoadOptions& options);
 /// The same, for a file already inspected (collectively) with inspect_dataset.
-LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm);
-LoadedDataset load_dataset(const DatasetSummary& summary, const solver::Communicator& comm,
+LoadedDataset load_dataset(const DatasetSummary& summary, const Communicator& comm);
+LoadedDataset load_dataset(const DatasetSummary& summary, const Communicator& comm,
                            const LoadOptions& options);
 
 /// CRC-32 (zlib) of the file's bytes, as "crc32:xxxxxxxx" (verifiable with Python's zlib.crc32).

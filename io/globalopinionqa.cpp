@@ -700,7 +700,7 @@ DatasetHeader opinion_header(const OpinionDataset& data, const OpinionSpec& spec
 }
 
 void write_opinion_splits(DatasetWriter& writer, const OpinionDataset& data,
-                          const solver::Communicator& comm) {
+                          const Communicator& comm) {
   const std::pair<const char*, const OpinionSplit*> splits[3] = {
       {"train", &data.train}, {"val", &data.val}, {"test", &data.test}};
   for (const auto& [name, split] : splits) {

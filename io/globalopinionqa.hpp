@@ -7,9 +7,9 @@
 // platform-independent for a given input and spec (FNV-1a hashing, counter-based draws).
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/views.hpp"
 #include "io/dataset.hpp"
-#include "solver/communicator.hpp"
 
 #include <cstdint>
 #include <string>
@@ -171,6 +171,6 @@ DatasetHeader opinion_header(const OpinionDataset& data, const OpinionSpec& spec
 /// Writes every non-empty split (pairs, options, `question`, `record_id`) through `writer`:
 /// the root of `comm` writes all rows, the other ranks join the collective calls.
 void write_opinion_splits(DatasetWriter& writer, const OpinionDataset& data,
-                          const solver::Communicator& comm);
+                          const Communicator& comm);
 
 } // namespace grpo::io

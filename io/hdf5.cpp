@@ -45,7 +45,7 @@ hid_t checked(hid_t id, const std::string& what, const std::string& path,
   return id;
 }
 
-Id file_access_list(const solver::Communicator* comm) {
+Id file_access_list(const Communicator* comm) {
   Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
 #if GRPO_ENABLE_MPI && defined(H5_HAVE_PARALLEL)
   if (comm != nullptr && comm->size() > 1) {
@@ -59,7 +59,7 @@ Id file_access_list(const solver::Communicator* comm) {
   return fapl;
 }
 
-bool is_parallel(const solver::Communicator* comm) { return comm != nullptr && comm->size() > 1; }
+bool is_parallel(const Communicator* comm) { return comm != nullptr && comm->size() > 1; }
 
 const char* class_name(H5T_class_t c) {
   switch (c) {
@@ -92,7 +92,7 @@ H5T_cset_t cset_of(hid_t type) {
 
 } // namespace
 
-File File::open(const std::string& path, bool writable, const solver::Communicator* comm) {
+File File::open(const std::string& path, bool writable, const Communicator* comm) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw IoError("cannot open '" + path + "': no such file");
@@ -116,7 +116,7 @@ File File::open(const std::string& path, bool writable, const solver::Communicat
   return File(path, Id(id, H5Fclose), is_parallel(comm));
 }
 
-File File::create(const std::string& path, const solver::Communicator* comm) {
+File File::create(const std::string& path, const Communicator* comm) {
   const Id fapl = file_access_list(comm);
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
   if (id < 0) {

@@ -4,8 +4,8 @@
 // written collectively under MPI-IO). HDF5's automatic error-stack printing is switched off.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/views.hpp"
-#include "solver/communicator.hpp"
 
 #include <hdf5.h>
 
@@ -54,9 +54,9 @@ class File {
 public:
   /// Opens an existing file. IoError if it does not exist or cannot be read, DataError if it
   /// exists but is not an HDF5 file.
-  static File open(const std::string& path, bool writable, const solver::Communicator* comm);
+  static File open(const std::string& path, bool writable, const Communicator* comm);
   /// Creates (truncates) a file.
-  static File create(const std::string& path, const solver::Communicator* comm);
+  static File create(const std::string& path, const Communicator* comm);
 
   const std::string& path() const { return m_path; }
   hid_t id() const { return m_file.get(); }

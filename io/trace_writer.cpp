@@ -6,8 +6,7 @@
 
 namespace grpo::io {
 
-TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
-                         const TraceHeader& header)
+TraceWriter::TraceWriter(std::string path, const Communicator& comm, const TraceHeader& header)
     : m_path(std::move(path)) {
   std::string error;
   if (comm.is_root()) {
@@ -38,8 +37,7 @@ TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
   }
 }
 
-TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
-                         std::int64_t keep_records)
+TraceWriter::TraceWriter(std::string path, const Communicator& comm, std::int64_t keep_records)
     : m_path(std::move(path))
     , m_records(keep_records) {
   std::string error;
@@ -98,7 +96,7 @@ TraceWriter::TraceWriter(std::string path, const solver::Communicator& comm,
 
 TraceWriter::~TraceWriter() = default;
 
-void TraceWriter::append(const solver::TraceRecord& record) {
+void TraceWriter::append(const TraceRecord& record) {
   if (!m_file) {
     return;
   }

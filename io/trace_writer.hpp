@@ -4,9 +4,9 @@
 // trace whose `status` attribute still says "running".
 #pragma once
 
+#include "core/communicator.hpp"
+#include "core/trace_record.hpp"
 #include "io/hdf5.hpp"
-#include "solver/communicator.hpp"
-#include "solver/trainer.hpp"
 
 #include <map>
 #include <memory>
@@ -27,18 +27,18 @@ class TraceWriter {
 public:
   /// Collective: rank 0 creates `path` (truncating it) and every rank learns whether that
   /// worked (IoError on all ranks otherwise).
-  TraceWriter(std::string path, const solver::Communicator& comm, const TraceHeader& header);
+  TraceWriter(std::string path, const Communicator& comm, const TraceHeader& header);
   /// Collective: reopens the trace of an interrupted run to continue it after a checkpoint.
   /// Records beyond the first `keep_records` (made after the checkpoint) are dropped and the
   /// status goes back to "running". DataError if the file is not an unfinished trace holding at
   /// least `keep_records` records.
-  TraceWriter(std::string path, const solver::Communicator& comm, std::int64_t keep_records);
+  TraceWriter(std::string path, const Communicator& comm, std::int64_t keep_records);
   ~TraceWriter();
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
 
   /// Appends one record and flushes (rank 0; a write failure is a rank-local IoError).
-  void append(const solver::TraceRecord& record);
+  void append(const TraceRecord& record);
   /// Writes final 1-D datasets (theta_final, theta_avg, ...), extra integer attributes, sets
   /// status = "completed" and closes the file.
   void finish(const std::map<std::string, std::vector<double>>& datasets,

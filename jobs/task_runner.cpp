@@ -1,6 +1,6 @@
 // One task of a study: the `grpo study task DIR ID` command every executor launches.
 #include "core/error.hpp"
-#include "io/hdf5.hpp"
+#include "io/trace_reader.hpp"
 #include "jobs/executors.hpp"
 #include "jobs/process.hpp"
 
@@ -113,8 +113,7 @@ std::string check_output(const Plan& plan, const Task& task) {
   }
   if (task.kind == TaskKind::Train) {
     try {
-      const auto f = io::h5::File::open(path, false, nullptr);
-      const auto status = f.read_string_attribute("/", "status");
+      const auto status = io::TraceReader(path).status();
       if (status != "completed") {
         return "trace '" + path + "' has status '" + status + "'";
       }
@@ -279,19 +278,16 @@ void aggregate_cell(const Plan& plan, const Task& task) {
     }
     const std::string path = plan.path(t->output);
     try {
-      const auto f = io::h5::File::open(path, false, nullptr);
-      const auto status = f.read_string_attribute("/", "status");
+      const io::TraceReader trace(path);
+      const auto status = trace.status();
       if (status != "completed") {
         out["missing"].push_back({{"run", t->output}, {"why", "status: " + status}});
         continue;
       }
       std::map<std::string, double> last;
       for (const char* name : kHeadline) {
-        if (f.exists(name)) {
-          const auto v = f.read_double(name);
-          if (!v.empty()) {
-            last[name] = v.back();
-          }
+        if (const auto value = trace.last(name)) {
+          last[name] = *value;
         }
       }
       for (const auto& [name, value] : last) {

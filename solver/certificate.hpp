@@ -19,9 +19,10 @@
 // mu))), so the bound is certified even when the Newton iteration stops early.
 #pragma once
 
+#include "core/communicator.hpp"
+#include "core/trace_record.hpp"
 #include "policies/log_linear_policy.hpp"
 #include "policies/preference_batch.hpp"
-#include "solver/communicator.hpp"
 #include "solver/dense.hpp"
 #include "solver/fused_kernel.hpp"
 #include "solver/solver_config.hpp"
@@ -29,15 +30,6 @@
 #include <vector>
 
 namespace grpo::solver {
-
-struct GapCertificate {
-  double upper = 0.0;         ///< max_alpha F(theta, alpha)
-  double lower = 0.0;         ///< min_theta F(theta, alpha) (a certified lower bound)
-  double gap = 0.0;           ///< upper - lower
-  double residual = 0.0;      ///< inner solve: last Newton decrement^2 / 2 (0 when exact)
-  int inner_passes = 0;       ///< passes over the local rows the inner solve took
-  std::vector<double> losses; ///< L_g(theta) on the training split
-};
 
 /// Value, gradient and Hessian of sum_g v_g sum_{i in g} l_i(theta) + c ||theta||^2.
 struct InnerDerivatives {

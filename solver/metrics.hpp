@@ -3,10 +3,10 @@
 // rewards -- the argmax policy's reward error and the KL divergence to the soft true policy.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/views.hpp"
 #include "policies/log_linear_policy.hpp"
 #include "policies/preference_batch.hpp"
-#include "solver/communicator.hpp"
 #include "solver/fused_kernel.hpp"
 #include "solver/losses.hpp"
 

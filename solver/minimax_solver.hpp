@@ -4,11 +4,11 @@
 // gradients are combined with Allreduce, alpha is updated redundantly in the log domain.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/solver_state.hpp"
 #include "policies/log_linear_policy.hpp"
 #include "policies/preference_batch.hpp"
 #include "solver/batch_sampler.hpp"
-#include "solver/communicator.hpp"
 #include "solver/dense.hpp"
 #include "solver/fused_kernel.hpp"
 #include "solver/group_weights.hpp"

@@ -161,6 +161,13 @@ OptimizerConfig NeuralConfig::sft_default_optimizer() {
   return c;
 }
 
+policies::MlpConfig NeuralConfig::default_network() {
+  policies::MlpConfig network;
+  network.hidden = {64};
+  network.activation = policies::Activation::Tanh;
+  return network;
+}
+
 LossType NeuralConfig::loss() const { return loss_of(method); }
 
 WeightRule NeuralConfig::weight_rule() const { return weight_rule_of(method); }

@@ -24,10 +24,10 @@
 // steps.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/solver_state.hpp"
 #include "policies/mlp_policy.hpp"
 #include "policies/preference_batch.hpp"
-#include "solver/communicator.hpp"
 #include "solver/group_weights.hpp"
 #include "solver/losses.hpp"
 #include "solver/optimizer.hpp"
@@ -50,17 +50,20 @@ enum class ReferenceKind { Uniform, Initial, Sft };
 ReferenceKind parse_reference(const std::string& name);
 const char* reference_name(ReferenceKind kind);
 
+/// The defaults here are those of `grpo train --policy mlp` (the command sets nothing else);
+/// method, beta and the loss options share the log-linear solver's defaults (SolverConfig).
 struct NeuralConfig {
-  Method method = Method::GrIpo;
-  double beta = 0.1;        ///< DPO temperature / IPO target 1/(2 beta)
+  Method method = Method::GrDpo;
+  double beta = 1.0;        ///< DPO temperature / IPO target 1/(2 beta)
   double step_alpha = 0.01; ///< eta_alpha
   double chi = 1.0;         ///< w_g = (1 - chi)/K + chi alpha_g
   AlphaUpdate alpha_update = AlphaUpdate::Step;
   std::vector<double> is_weights; ///< is-* weights (empty: proportional to 1/N_g)
-  policies::MlpConfig network;    ///< input_dim is the dataset's feature dimension
+  /// input_dim is the dataset's feature dimension; one hidden layer of 64 tanh units.
+  policies::MlpConfig network = default_network();
   OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerType::AdamW);
-  double clip_norm = 0.0; ///< > 0: clip the gradient norm to this value
-  index_t batch_size = 0; ///< pairs per optimiser step; 0 = all training pairs
+  double clip_norm = 10.0; ///< > 0: clip the gradient norm to this value (0: no clipping)
+  index_t batch_size = 0;  ///< pairs per optimiser step; 0 = all training pairs
   index_t micro_batches = 1;
   std::int64_t iterations = 1000; ///< optimiser steps
   std::uint64_t seed = 2021;      ///< network initialisation and pair order
@@ -73,6 +76,7 @@ struct NeuralConfig {
   ReferenceKind reference = ReferenceKind::Initial;
 
   static OptimizerConfig sft_default_optimizer();
+  static policies::MlpConfig default_network();
   LossType loss() const;
   WeightRule weight_rule() const;
   /// ConfigError naming the option for a value out of range or an unsupported combination.

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     grpo::solver::SolverConfig config;
     config.method = grpo::solver::Method::GrDpo;
     config.iterations = 10;
-    grpo::solver::MinimaxSolver solver(config, grpo::solver::Communicator(), split, {0.0, 0.0});
+    grpo::solver::MinimaxSolver solver(config, grpo::Communicator(), split, {0.0, 0.0});
     for (int t = 0; t < 10; ++t) {
       solver.step();
     }

@@ -59,7 +59,7 @@ void expect_equal(const io::Checkpoint& a, const io::Checkpoint& b) {
 }
 
 TEST(Checkpoint, MlpStateRoundTripsAndReachesEveryRank) {
-  const solver::Communicator comm;
+  const Communicator comm;
   ScratchDir dir(comm, "ckpt_mlp");
   const auto path = dir.path("run.ckpt");
   const auto want = mlp_checkpoint();
@@ -77,7 +77,7 @@ TEST(Checkpoint, MlpStateRoundTripsAndReachesEveryRank) {
 }
 
 TEST(Checkpoint, LogLinearStateRoundTrips) {
-  const solver::Communicator comm;
+  const Communicator comm;
   ScratchDir dir(comm, "ckpt_linear");
   const auto path = dir.path("run.ckpt");
   io::Checkpoint want;
@@ -98,7 +98,7 @@ TEST(Checkpoint, LogLinearStateRoundTrips) {
 }
 
 TEST(Checkpoint, ResumeRefusesAnotherRunOnEveryRank) {
-  const solver::Communicator comm;
+  const Communicator comm;
   ScratchDir dir(comm, "ckpt_refuse");
   const auto path = dir.path("run.ckpt");
   const auto c = mlp_checkpoint();
@@ -118,7 +118,7 @@ TEST(Checkpoint, ResumeRefusesAnotherRunOnEveryRank) {
 }
 
 TEST(Checkpoint, SchemaOneZeroFilesReadAsLogLinearAndMlpNeedsItsOptimizer) {
-  const solver::Communicator comm;
+  const Communicator comm;
   ScratchDir dir(comm, "ckpt_schema");
   if (!comm.is_root()) {
     return;

@@ -31,8 +31,7 @@ io::BanditSpec small_spec() {
   return s;
 }
 
-void write_dataset(const io::BanditSpec& spec, const std::string& path,
-                   const solver::Communicator& comm) {
+void write_dataset(const io::BanditSpec& spec, const std::string& path, const Communicator& comm) {
   io::DatasetHeader header;
   header.feature_dim = spec.feature_dim();
   header.group_names = {"a", "b", "c"};
@@ -52,7 +51,7 @@ void write_dataset(const io::BanditSpec& spec, const std::string& path,
 }
 
 TEST(DatasetIo, RoundTripReadsOnlyTheOwnedRows) {
-  solver::Communicator comm;
+  Communicator comm;
   const auto spec = small_spec();
   const ScratchDir scratch(comm, "roundtrip");
   const auto path = scratch.file("roundtrip");
@@ -85,7 +84,7 @@ TEST(DatasetIo, RoundTripReadsOnlyTheOwnedRows) {
 }
 
 TEST(DatasetIo, UncommittedWriterLeavesNoFile) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "aborted");
   const auto path = scratch.file("aborted");
   {
@@ -102,7 +101,7 @@ TEST(DatasetIo, UncommittedWriterLeavesNoFile) {
 }
 
 TEST(DatasetIo, ChecksumIsZlibCrc32) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "crc");
   const auto path = scratch.file("crc");
   if (comm.is_root()) {
@@ -115,7 +114,7 @@ TEST(DatasetIo, ChecksumIsZlibCrc32) {
 }
 
 TEST(DatasetIo, TraceWriterAppendsFlushedRecords) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "trace");
   const auto path = scratch.file("trace");
   io::TraceHeader header;
@@ -124,7 +123,7 @@ TEST(DatasetIo, TraceWriterAppendsFlushedRecords) {
   {
     io::TraceWriter trace(path, comm, header);
     for (int t = 0; t < 3; ++t) {
-      solver::TraceRecord r;
+      TraceRecord r;
       r.iteration = 10 * t;
       r.alpha = {0.5 - 0.1 * t, 0.5 + 0.1 * t};
       r.weights = r.alpha;
@@ -150,7 +149,7 @@ TEST(DatasetIo, TraceWriterAppendsFlushedRecords) {
 }
 
 TEST(DatasetIo, TraceInAMissingDirectoryFailsOnEveryRank) {
-  solver::Communicator comm;
+  Communicator comm;
   io::TraceHeader header;
   header.group_names = {"a"};
   bool threw = false;

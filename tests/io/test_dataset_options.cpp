@@ -50,7 +50,7 @@ const Content kVal{{0, 2, 3, 5}, 1};
 const Content kTest{{0, 3, 3, 4}, 2}; // group 1 empty: allowed in test
 
 void write_split(io::DatasetWriter& w, const std::string& name, const Content& c,
-                 const solver::Communicator& comm, bool with_options) {
+                 const Communicator& comm, bool with_options) {
   const solver::GroupPartition p(c.offsets, comm.size());
   const index_t begin = p.rank_begin(comm.rank());
   const index_t end = p.rank_end(comm.rank());
@@ -82,8 +82,7 @@ void write_split(io::DatasetWriter& w, const std::string& name, const Content& c
   }
 }
 
-void write_file(const std::string& path, const solver::Communicator& comm,
-                bool with_options = true) {
+void write_file(const std::string& path, const Communicator& comm, bool with_options = true) {
   io::DatasetHeader header;
   header.feature_dim = kDim;
   header.group_names = {"a", "b", "c"};
@@ -98,7 +97,7 @@ void write_file(const std::string& path, const solver::Communicator& comm,
 /// Checks one rank's loaded split against the content: rows, rebased offsets, options, positions
 /// and pair features. Returns an empty string or what is wrong.
 std::string check_split(const policies::PreferenceSplit& s, const Content& c,
-                        const solver::Communicator& comm) {
+                        const Communicator& comm) {
   const solver::GroupPartition p(c.offsets, comm.size());
   const index_t begin = p.rank_begin(comm.rank());
   const index_t rows = p.rank_rows(comm.rank());
@@ -144,7 +143,7 @@ std::string check_split(const policies::PreferenceSplit& s, const Content& c,
 }
 
 TEST(DatasetOptions, WrittenInBlocksLoadedPerRank) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "options");
   const auto path = scratch.file("options");
   write_file(path, comm);
@@ -173,7 +172,7 @@ TEST(DatasetOptions, WrittenInBlocksLoadedPerRank) {
 }
 
 TEST(DatasetOptions, DefaultLoadReadsNoOptionsAndNoTest) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "options_default");
   const auto path = scratch.file("default");
   write_file(path, comm);
@@ -185,7 +184,7 @@ TEST(DatasetOptions, DefaultLoadReadsNoOptionsAndNoTest) {
 }
 
 TEST(DatasetOptions, PairFeaturesWithoutOptionsFile) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "options_none");
   const auto path = scratch.file("none");
   write_file(path, comm, false);
@@ -216,7 +215,7 @@ TEST(DatasetOptions, PairFeaturesWithoutOptionsFile) {
 
 /// A valid file, changed by `mutate` (root, serial access), then inspected (and, with `load`,
 /// loaded with options) on every rank: the DataError message, identical everywhere, or "".
-std::string error_after(const ScratchDir& scratch, const solver::Communicator& comm,
+std::string error_after(const ScratchDir& scratch, const Communicator& comm,
                         const std::string& name,
                         const std::function<void(const io::h5::File&)>& mutate, bool load = false) {
   const auto path = scratch.file(name);
@@ -253,7 +252,7 @@ void set_float(const io::h5::File& f, const std::string& name, index_t row, int 
 }
 
 TEST(DatasetOptions, ValidationNamesFileDatasetAndValue) {
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "options_bad");
   struct Case {
     const char* name;
@@ -333,7 +332,7 @@ TEST(DatasetOptions, ValidationNamesFileDatasetAndValue) {
 TEST(DatasetOptions, UnreadableOptionsAreNotCheckedUnlessRequested) {
   // A NaN option row is a load-time check: files stay inspectable, and loads without options
   // do not read the option rows at all.
-  solver::Communicator comm;
+  Communicator comm;
   const ScratchDir scratch(comm, "options_lazy");
   const auto path = scratch.file("lazy");
   write_file(path, comm);

@@ -1,9 +1,9 @@
 // MLP policy under mpiexec -n 1, 2, 3: the seeded initialisation is identical on every rank
 // (compared with rank 0's), and pair gradients computed on each rank's share of the pairs and
 // summed by one Allreduce of P doubles equal the one-rank gradient of all pairs.
+#include "core/communicator.hpp"
 #include "core/rng.hpp"
 #include "policies/mlp_policy.hpp"
-#include "solver/communicator.hpp"
 #include "tests/support/mpi_test.hpp"
 
 #include <gtest/gtest.h>
@@ -30,7 +30,7 @@ MlpConfig config(Activation act, std::vector<int> hidden) {
 }
 
 TEST(MlpMpi, InitialisationIsIdenticalOnEveryRank) {
-  solver::Communicator comm;
+  Communicator comm;
   for (auto act : {Activation::Relu, Activation::Tanh, Activation::Gelu}) {
     for (std::uint64_t seed : {0ULL, 7ULL, 123456789ULL}) {
       const MlpPolicy policy(config(act, {16, 8}), seed);
@@ -49,7 +49,7 @@ TEST(MlpMpi, InitialisationIsIdenticalOnEveryRank) {
 }
 
 TEST(MlpMpi, AllreducedGradientEqualsTheOneRankGradient) {
-  solver::Communicator comm;
+  Communicator comm;
   const auto c = config(Activation::Tanh, {6, 4});
   const MlpPolicy policy(c, 99);
   const index_t total = 53;

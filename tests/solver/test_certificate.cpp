@@ -213,12 +213,12 @@ TEST(Certificate, GapOfTheAveragedIteratesShrinksAlongARobustRun) {
     config.step_alpha = 0.5;
     config.iterations = 4000;
     solver::MinimaxSolver s(config, self_communicator(), split, {0.5, -0.5, 0.2});
-    std::vector<solver::TraceRecord> records;
+    std::vector<TraceRecord> records;
     solver::TraceOptions trace;
     trace.every = 400;
     trace.gap = true;
     solver::train(s, {&split, nullptr, nullptr}, trace,
-                  [&](const solver::TraceRecord& r) { records.push_back(r); });
+                  [&](const TraceRecord& r) { records.push_back(r); });
     ASSERT_EQ(records.size(), 11u);
     for (const auto& r : records) {
       ASSERT_TRUE(r.has_gap);

@@ -40,7 +40,7 @@ SolverConfig config_for(Method m, double step_theta, double step_alpha, double b
 double one_step(Method m, double theta0, double step_alpha = 1.0) {
   const auto data = two_points();
   const auto split = test::whole_split(data);
-  MinimaxSolver s(config_for(m, 0.1, step_alpha, 1.0), solver::Communicator(), split, {theta0});
+  MinimaxSolver s(config_for(m, 0.1, step_alpha, 1.0), Communicator(), split, {theta0});
   s.step();
   return s.theta()[0];
 }
@@ -136,7 +136,7 @@ TEST(MinimaxStep, EveryMethodMatchesTheReferenceFormulas) {
       c.chi = chi;
       c.iterations = 5;
       std::vector<double> theta{0.2, -0.4, 0.9};
-      MinimaxSolver s(c, solver::Communicator(), split, theta);
+      MinimaxSolver s(c, Communicator(), split, theta);
       std::vector<double> alpha = s.alpha();
       for (int t = 0; t < 5; ++t) {
         const auto r = reference_step(data, c, theta, alpha);
@@ -158,11 +158,11 @@ TEST(MinimaxStep, ClosedFormIpoEqualsTheLimitOfGradientSteps) {
   // ERM IPO: plain least squares.
   auto cf = config_for(Method::Ipo, 0.0, 0.0, 0.5);
   cf.closed_form = true;
-  MinimaxSolver exact(cf, solver::Communicator(), split, {0.0, 0.0, 0.0});
+  MinimaxSolver exact(cf, Communicator(), split, {0.0, 0.0, 0.0});
   exact.step();
   auto gd = config_for(Method::Ipo, 0.2, 0.0, 0.5);
   gd.iterations = 20000;
-  MinimaxSolver descent(gd, solver::Communicator(), split, {0.0, 0.0, 0.0});
+  MinimaxSolver descent(gd, Communicator(), split, {0.0, 0.0, 0.0});
   for (int t = 0; t < 20000; ++t) {
     descent.step();
   }
@@ -174,14 +174,14 @@ TEST(MinimaxStep, ClosedFormIpoEqualsTheLimitOfGradientSteps) {
   auto cf_is = config_for(Method::IsIpo, 0.0, 0.0, 0.5);
   cf_is.closed_form = true;
   cf_is.is_weights = {0.3, 0.7};
-  MinimaxSolver exact_is(cf_is, solver::Communicator(), split, {0.0, 0.0, 0.0});
+  MinimaxSolver exact_is(cf_is, Communicator(), split, {0.0, 0.0, 0.0});
   exact_is.step();
   auto gd_is = cf_is;
   gd_is.closed_form = false;
   gd_is.step_theta = 0.2;
   gd_is.iterations = 20000;
   gd_is.is_normalization = solver::IsNormalization::Group;
-  MinimaxSolver descent_is(gd_is, solver::Communicator(), split, {0.0, 0.0, 0.0});
+  MinimaxSolver descent_is(gd_is, Communicator(), split, {0.0, 0.0, 0.0});
   for (int t = 0; t < 20000; ++t) {
     descent_is.step();
   }
@@ -194,7 +194,7 @@ TEST(MinimaxStep, ClosedFormGroupLossesComeFromSufficientStatistics) {
   auto c = config_for(Method::GrIpo, 0.0, 0.1, 2.0);
   c.closed_form = true;
   const std::vector<double> theta{0.3, -0.6};
-  MinimaxSolver s(c, solver::Communicator(), split, theta);
+  MinimaxSolver s(c, Communicator(), split, theta);
   const auto report = s.step();
   // batch_loss of a closed-form step is L_g at the pre-update theta (IPO target 1/(2*2)).
   for (int g = 0; g < 2; ++g) {
@@ -217,7 +217,7 @@ TEST(MinimaxStep, SingularClosedFormFallsBackToThePseudoInverse) {
   const auto split = test::whole_split(d);
   auto c = config_for(Method::GrIpo, 0.0, 0.1, 1.0);
   c.closed_form = true;
-  MinimaxSolver s(c, solver::Communicator(), split, {0.0, 0.0});
+  MinimaxSolver s(c, Communicator(), split, {0.0, 0.0});
   const auto report = s.step();
   EXPECT_TRUE(report.singular);
   EXPECT_EQ(s.singular_solves(), 1);
@@ -232,7 +232,7 @@ TEST(MinimaxStep, PaperSingleUsesImportanceWeightedSingleSamples) {
   c.seed = 1234;
   c.iterations = 3;
   std::vector<double> theta{0.1, 0.2};
-  MinimaxSolver s(c, solver::Communicator(), split, theta);
+  MinimaxSolver s(c, Communicator(), split, theta);
   std::vector<double> log_alpha{std::log(0.5), std::log(0.5)};
   const double n = 12.0;
   for (index_t t = 0; t < 3; ++t) {
@@ -265,7 +265,7 @@ TEST(MinimaxStep, MiniBatchesSkipAbsentGroupsInsteadOfDividingByZero) {
     c.batch_size = 2;
     c.batch_mode = mode;
     c.iterations = 300;
-    MinimaxSolver s(c, solver::Communicator(), split, {0.0, 0.0});
+    MinimaxSolver s(c, Communicator(), split, {0.0, 0.0});
     for (int t = 0; t < 300; ++t) {
       const auto report = s.step();
       for (double x : s.theta()) {
@@ -291,7 +291,7 @@ TEST(MinimaxStep, ProjectionKeepsThetaInTheBall) {
   auto c = config_for(Method::GrIpo, 0.5, 0.1, 0.05); // target 10 pushes theta outwards
   c.projection_radius = 0.75;
   c.iterations = 50;
-  MinimaxSolver s(c, solver::Communicator(), split, {0.0, 0.0, 0.0});
+  MinimaxSolver s(c, Communicator(), split, {0.0, 0.0, 0.0});
   for (int t = 0; t < 50; ++t) {
     s.step();
     double norm = 0.0;
@@ -307,7 +307,7 @@ TEST(MinimaxStep, AveragedIteratesAreRunningMeans) {
   const auto split = test::whole_split(data);
   auto c = config_for(Method::GrDpo, 0.3, 0.3, 1.0);
   c.iterations = 25;
-  MinimaxSolver s(c, solver::Communicator(), split, {1.0, -1.0});
+  MinimaxSolver s(c, Communicator(), split, {1.0, -1.0});
   std::vector<double> theta_sum(2, 0.0);
   std::vector<double> alpha_sum(2, 0.0);
   for (int t = 0; t < 25; ++t) {
@@ -330,7 +330,7 @@ TEST(MinimaxStep, AdaptiveStepsUseTheAccumulatedUnweightedGradient) {
   c.ada_coef = 0.8;
   c.exp_adaptive = 0.5;
   c.iterations = 10;
-  MinimaxSolver s(c, solver::Communicator(), split, {1.0, -1.0});
+  MinimaxSolver s(c, Communicator(), split, {1.0, -1.0});
   double h = 0.0;
   for (int t = 0; t < 10; ++t) {
     const auto r = s.step();
@@ -346,7 +346,7 @@ TEST(MinimaxStep, L2IsAddedOnceToTheGradient) {
   const auto split = test::whole_split(data);
   auto c = config_for(Method::GrIpo, 0.1, 1.0, 1.0);
   c.l2 = 0.25;
-  MinimaxSolver s(c, solver::Communicator(), split, {1.0});
+  MinimaxSolver s(c, Communicator(), split, {1.0});
   s.step();
   // Hand-computed GR-IPO step at theta = 1 (see HandComputedSteps) plus 2 * 0.25 * 1 once.
   const double robust = 0.11920292202211755 + 6 * 0.8807970779778823;
@@ -375,7 +375,7 @@ TEST(MinimaxStep, InvalidConfigurationsNameTheOption) {
   const auto split = test::whole_split(data);
   auto expect_config_error = [&](SolverConfig c, const std::string& option) {
     try {
-      MinimaxSolver s(c, solver::Communicator(), split, {0.0});
+      MinimaxSolver s(c, Communicator(), split, {0.0});
       ADD_FAILURE() << "no error for " << option;
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
@@ -404,7 +404,7 @@ TEST(MinimaxStep, InvalidConfigurationsNameTheOption) {
   c.adj = {1, 2, 3};
   expect_config_error(c, "--adj");
   try {
-    MinimaxSolver s(base, solver::Communicator(), split, {0.0, 1.0});
+    MinimaxSolver s(base, Communicator(), split, {0.0, 1.0});
     ADD_FAILURE() << "no error for a theta-init of the wrong length";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("--theta-init"), std::string::npos);
@@ -416,7 +416,7 @@ TEST(MinimaxStep, DivergenceStopsWithANumericalError) {
   const auto split = test::whole_split(data);
   auto c = config_for(Method::Ipo, 1e200, 0.0, 1.0);
   c.iterations = 10;
-  MinimaxSolver s(c, solver::Communicator(), split, {1.0});
+  MinimaxSolver s(c, Communicator(), split, {1.0});
   EXPECT_THROW(
       {
         for (int t = 0; t < 10; ++t) {

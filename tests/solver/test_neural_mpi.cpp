@@ -15,7 +15,7 @@ namespace {
 using namespace grpo;
 
 TEST(NeuralMpi, MatchesTheOneRankRun) {
-  solver::Communicator world;
+  Communicator world;
   // Uneven groups, so that 2 and 3 ranks split a group.
   const auto data = test::option_data({13, 29, 8, 21}, 5, 123, true);
   const auto local = test::option_split(data, world.rank(), world.size());

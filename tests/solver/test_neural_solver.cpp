@@ -395,9 +395,9 @@ TEST(NeuralSolver, TrainingRecordsCarryTheMetricsOfEverySplit) {
   c.iterations = 7;
   c.batch_size = 4;
   NeuralSolver s(c, test::self_communicator(), train);
-  std::vector<solver::TraceRecord> records;
+  std::vector<TraceRecord> records;
   solver::train_neural(s, {&train, &val, &testset}, 3,
-                       [&](const solver::TraceRecord& r) { records.push_back(r); });
+                       [&](const TraceRecord& r) { records.push_back(r); });
   ASSERT_EQ(records.size(), 3u); // after steps 0, 3 and 6 (the last)
   EXPECT_EQ(records.back().iteration, 6);
   std::vector<std::string> names;

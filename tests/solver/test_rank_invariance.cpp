@@ -25,7 +25,7 @@ struct Case {
 };
 
 TEST(RankInvariance, TrajectoriesMatchTheOneRankRun) {
-  solver::Communicator world;
+  Communicator world;
   // Uneven group sizes so that 2 and 3 ranks split groups.
   const auto data = test::random_data({23, 61, 40, 17}, 3, 77, true);
   const auto local = test::split_for_rank(data, world.rank(), world.size());
@@ -61,16 +61,16 @@ TEST(RankInvariance, TrajectoriesMatchTheOneRankRun) {
     const std::vector<double> theta0{0.5, 1.0, -0.5};
     solver::MinimaxSolver distributed(c, world, local, theta0);
     solver::MinimaxSolver reference(c, self_communicator(), whole, theta0);
-    std::vector<solver::TraceRecord> got;
-    std::vector<solver::TraceRecord> want;
+    std::vector<TraceRecord> got;
+    std::vector<TraceRecord> want;
     // With the certified gap: its Newton passes and their sums are rank-invariant too.
     solver::TraceOptions trace;
     trace.every = 10;
     trace.gap = true;
     solver::train(distributed, {&local, nullptr, nullptr}, trace,
-                  [&](const solver::TraceRecord& r) { got.push_back(r); });
+                  [&](const TraceRecord& r) { got.push_back(r); });
     solver::train(reference, {&whole, nullptr, nullptr}, trace,
-                  [&](const solver::TraceRecord& r) { want.push_back(r); });
+                  [&](const TraceRecord& r) { want.push_back(r); });
     double worst = 0.0;
     bool same_length = got.size() == want.size();
     for (std::size_t i = 0; same_length && i < got.size(); ++i) {

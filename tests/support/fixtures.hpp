@@ -1,10 +1,10 @@
 // Small host datasets for solver tests, and their conversion into (rank-local) splits.
 #pragma once
 
+#include "core/communicator.hpp"
 #include "core/config.hpp"
 #include "core/rng.hpp"
 #include "policies/preference_batch.hpp"
-#include "solver/communicator.hpp"
 #include "solver/group_partition.hpp"
 #include "solver/local_split.hpp"
 
@@ -14,11 +14,11 @@
 namespace grpo::test {
 
 /// A one-rank communicator, whatever the number of ranks the test runs on.
-inline solver::Communicator self_communicator() {
+inline Communicator self_communicator() {
 #if GRPO_ENABLE_MPI
-  return solver::Communicator(MPI_COMM_SELF);
+  return Communicator(MPI_COMM_SELF);
 #else
-  return solver::Communicator();
+  return Communicator();
 #endif
 }
 

@@ -2,11 +2,11 @@
 // failure on one rank never leaves the others waiting in a collective.
 #pragma once
 
-#include "solver/communicator.hpp"
+#include "core/communicator.hpp"
 
 namespace grpo::test {
 
 /// True on every rank iff `ok` is true on every rank.
-inline bool all_ranks(const solver::Communicator& comm, bool ok) { return !comm.any(!ok); }
+inline bool all_ranks(const Communicator& comm, bool ok) { return !comm.any(!ok); }
 
 } // namespace grpo::test

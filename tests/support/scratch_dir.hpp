@@ -2,7 +2,7 @@
 // when the test ends.
 #pragma once
 
-#include "solver/communicator.hpp"
+#include "core/communicator.hpp"
 
 #include <filesystem>
 #include <string>
@@ -13,7 +13,7 @@ namespace grpo::test {
 
 class ScratchDir {
 public:
-  ScratchDir(const solver::Communicator& comm, const std::string& name)
+  ScratchDir(const Communicator& comm, const std::string& name)
       : m_comm(comm) {
     if (comm.is_root()) {
       m_dir = std::filesystem::temp_directory_path() /
@@ -37,7 +37,7 @@ public:
   std::string path(const std::string& name) const { return m_dir + "/" + name; }
 
 private:
-  const solver::Communicator& m_comm;
+  const Communicator& m_comm;
   std::string m_dir;
 };
 

@@ -4,8 +4,8 @@
 // noticed; silences the default printer on ranks other than 0, and makes every rank return the
 // same verdict. Tests that make NaNs on purpose hold a test::InvalidAllowed
 // (tests/support/fp_traps.hpp) while they do.
+#include "core/communicator.hpp"
 #include "core/environment.hpp"
-#include "solver/communicator.hpp"
 #include "tests/support/fp_traps.hpp"
 
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       delete listeners.Release(listeners.default_result_printer());
     }
     result = RUN_ALL_TESTS();
-    grpo::solver::Communicator comm;
+    grpo::Communicator comm;
     result = comm.any(result != 0) ? 1 : 0;
   }
   return result;
