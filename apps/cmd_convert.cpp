@@ -76,18 +76,24 @@ io::OpinionSpec resolve(const ParsedOptions& p) {
     }
     return static_cast<int>(v);
   };
-  if (given(p, "countries"))
+  if (given(p, "countries")) {
     s.countries = split_names(get_string(p, "countries"));
-  if (given(p, "top"))
+  }
+  if (given(p, "top")) {
     s.top = ranged("top", 1, io::kOpinionMaxTop);
-  if (given(p, "pairs"))
+  }
+  if (given(p, "pairs")) {
     s.pairs = io::parse_opinion_pairs(get_string(p, "pairs"));
-  if (given(p, "prompt"))
+  }
+  if (given(p, "prompt")) {
     s.prompt = io::parse_opinion_prompt(get_string(p, "prompt"));
-  if (given(p, "dim"))
+  }
+  if (given(p, "dim")) {
     s.dim = ranged("dim", io::kOpinionMinDim, io::kOpinionMaxDim);
-  if (given(p, "seed"))
+  }
+  if (given(p, "seed")) {
     s.seed = get_uint(p, "seed");
+  }
   if (!given(p, "input")) {
     throw ConfigError("grpo convert globalopinionqa: the option '--input' is required but missing");
   }

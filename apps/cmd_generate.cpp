@@ -55,38 +55,51 @@ io::BanditSpec resolve(const ParsedOptions& p) {
     }
     return static_cast<int>(v);
   };
-  if (given(p, "seed"))
+  if (given(p, "seed")) {
     s.seed = get_uint(p, "seed");
-  if (given(p, "state-dim"))
+  }
+  if (given(p, "state-dim")) {
     s.state_dim = to_int("state-dim");
-  if (given(p, "actions"))
+  }
+  if (given(p, "actions")) {
     s.num_actions = to_int("actions");
-  if (given(p, "groups"))
+  }
+  if (given(p, "groups")) {
     s.num_groups = to_int("groups");
-  if (given(p, "feature-type"))
+  }
+  if (given(p, "feature-type")) {
     s.feature_type = io::parse_feature_type(get_string(p, "feature-type"));
-  if (given(p, "train-size"))
+  }
+  if (given(p, "train-size")) {
     s.train.size = get_int(p, "train-size");
-  if (given(p, "val-size"))
+  }
+  if (given(p, "val-size")) {
     s.val.size = get_int(p, "val-size");
-  if (given(p, "test-size"))
+  }
+  if (given(p, "test-size")) {
     s.test.size = get_int(p, "test-size");
+  }
   if (given(p, "pairs")) {
     s.train.pairs = io::parse_pair_rule(get_string(p, "pairs"), "pairs");
     if (!given(p, "val-pairs")) {
       s.val.pairs = s.train.pairs;
     }
   }
-  if (given(p, "val-pairs"))
+  if (given(p, "val-pairs")) {
     s.val.pairs = io::parse_pair_rule(get_string(p, "val-pairs"), "val-pairs");
-  if (given(p, "proportions"))
+  }
+  if (given(p, "proportions")) {
     s.train.proportions = get_list(p, "proportions", true);
-  if (given(p, "val-proportions"))
+  }
+  if (given(p, "val-proportions")) {
     s.val.proportions = get_list(p, "val-proportions", true);
-  if (given(p, "labels"))
+  }
+  if (given(p, "labels")) {
     s.train.labels = io::parse_label_rule(get_string(p, "labels"), "labels");
-  if (given(p, "val-labels"))
+  }
+  if (given(p, "val-labels")) {
     s.val.labels = io::parse_label_rule(get_string(p, "val-labels"), "val-labels");
+  }
   if (given(p, "deterministic-ratio")) {
     s.train.deterministic_ratio = get_list(p, "deterministic-ratio");
     s.val.deterministic_ratio = s.train.deterministic_ratio;
@@ -254,7 +267,7 @@ int run_generate(core::Environment& env, const std::vector<std::string>& args) {
   o << "wrote " << out << ": " << spec.num_groups << " groups, d = " << spec.feature_dim()
     << ", train " << spec.train.size << " pairs (";
   for (int g = 0; g < spec.num_groups; ++g) {
-    o << (g ? "/" : "") << train[g + 1] - train[g];
+    o << (g != 0 ? "/" : "") << train[g + 1] - train[g];
   }
   o << "), val " << spec.val.size << ", test " << spec.test.size << "\n";
   root_print(env, o.str());

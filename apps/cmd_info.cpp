@@ -17,7 +17,7 @@ namespace {
 std::string list(const std::vector<double>& v, std::size_t max_items = 8) {
   std::string s;
   for (std::size_t i = 0; i < v.size() && i < max_items; ++i) {
-    s += (i ? ", " : "") + format_double(v[i]);
+    s += (i != 0U ? ", " : "") + format_double(v[i]);
   }
   if (v.size() > max_items) {
     s += ", ... (" + std::to_string(v.size()) + " values)";
@@ -34,7 +34,7 @@ std::string describe_dataset(const std::string& path) {
     o << "  " << split.name << ": " << split.offsets.back() << " pairs";
     o << " (per group ";
     for (int g = 0; g < s.num_groups() && g < 16; ++g) {
-      o << (g ? "/" : "") << split.offsets[g + 1] - split.offsets[g];
+      o << (g != 0 ? "/" : "") << split.offsets[g + 1] - split.offsets[g];
     }
     o << (s.num_groups() > 16 ? "/..." : "") << ")" << (split.has_ref ? ", ref_logratio" : "");
     if (split.has_options) {
@@ -44,7 +44,7 @@ std::string describe_dataset(const std::string& path) {
   }
   o << "  groups: ";
   for (int g = 0; g < s.num_groups() && g < 16; ++g) {
-    o << (g ? ", " : "") << s.group_names[g];
+    o << (g != 0 ? ", " : "") << s.group_names[g];
   }
   o << (s.num_groups() > 16 ? ", ..." : "") << "\n";
   if (s.has_env) {

@@ -156,59 +156,85 @@ TrainSetup resolve(const ParsedOptions& p,
     c = preset.config;
     s.trace_every = preset.trace_every;
   }
-  if (given(p, "seed"))
+  if (given(p, "seed")) {
     c.seed = get_uint(p, "seed");
-  if (given(p, "iterations"))
+  }
+  if (given(p, "iterations")) {
     c.iterations = get_int(p, "iterations");
-  if (given(p, "beta"))
+  }
+  if (given(p, "beta")) {
     c.beta = get_double(p, "beta");
-  if (given(p, "step-theta"))
+  }
+  if (given(p, "step-theta")) {
     c.step_theta = get_double(p, "step-theta");
-  if (given(p, "step-alpha"))
+  }
+  if (given(p, "step-alpha")) {
     c.step_alpha = get_double(p, "step-alpha");
-  if (given(p, "chi"))
+  }
+  if (given(p, "chi")) {
     c.chi = get_double(p, "chi");
-  if (given(p, "l2"))
+  }
+  if (given(p, "l2")) {
     c.l2 = get_double(p, "l2");
-  if (given(p, "adj"))
+  }
+  if (given(p, "adj")) {
     c.adj = get_list(p, "adj");
-  if (given(p, "ada-coef"))
+  }
+  if (given(p, "ada-coef")) {
     c.ada_coef = get_double(p, "ada-coef");
-  if (given(p, "exp-adaptive"))
+  }
+  if (given(p, "exp-adaptive")) {
     c.exp_adaptive = get_double(p, "exp-adaptive");
-  if (given(p, "sampling"))
+  }
+  if (given(p, "sampling")) {
     c.sampling = solver::parse_sampling(get_string(p, "sampling"));
-  if (given(p, "batch-size"))
+  }
+  if (given(p, "batch-size")) {
     c.batch_size = get_int(p, "batch-size");
-  if (given(p, "batch-mode"))
+  }
+  if (given(p, "batch-mode")) {
     c.batch_mode = solver::parse_batch_mode(get_string(p, "batch-mode"));
-  if (given(p, "projection-radius"))
+  }
+  if (given(p, "projection-radius")) {
     c.projection_radius = get_double(p, "projection-radius");
-  if (given(p, "closed-form"))
+  }
+  if (given(p, "closed-form")) {
     c.closed_form = get_bool(p, "closed-form");
-  if (given(p, "closed-form-weights"))
+  }
+  if (given(p, "closed-form-weights")) {
     c.closed_form_weights = solver::parse_closed_form_weights(get_string(p, "closed-form-weights"));
-  if (given(p, "alpha-loss-norm"))
+  }
+  if (given(p, "alpha-loss-norm")) {
     c.alpha_loss_norm = solver::parse_alpha_loss_norm(get_string(p, "alpha-loss-norm"));
-  if (given(p, "ridge"))
+  }
+  if (given(p, "ridge")) {
     c.ridge = get_double(p, "ridge");
-  if (given(p, "is-weights"))
+  }
+  if (given(p, "is-weights")) {
     c.is_weights = get_list(p, "is-weights");
-  if (given(p, "is-normalization"))
+  }
+  if (given(p, "is-normalization")) {
     c.is_normalization = solver::parse_is_normalization(get_string(p, "is-normalization"));
-  if (given(p, "param-limit"))
+  }
+  if (given(p, "param-limit")) {
     c.param_limit = get_double(p, "param-limit");
-  if (given(p, "theta-init"))
+  }
+  if (given(p, "theta-init")) {
     s.theta_init = get_string(p, "theta-init");
-  if (given(p, "trace-every"))
+  }
+  if (given(p, "trace-every")) {
     s.trace_every = get_int(p, "trace-every");
-  if (given(p, "gap"))
+  }
+  if (given(p, "gap")) {
     s.gap = get_bool(p, "gap");
+  }
   s.checkpoint = checkpoint_setup(p, {s.dataset, s.out});
-  if (given(p, "check-sync"))
+  if (given(p, "check-sync")) {
     s.check_sync = get_bool(p, "check-sync");
-  if (given(p, "quiet"))
+  }
+  if (given(p, "quiet")) {
     s.quiet = get_bool(p, "quiet");
+  }
   if (s.trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
                       " (expected an integer >= 1)");
@@ -276,12 +302,15 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 
 CheckpointSetup checkpoint_setup(const ParsedOptions& p, const RunPaths& paths) {
   CheckpointSetup s;
-  if (given(p, "checkpoint-every"))
+  if (given(p, "checkpoint-every")) {
     s.every = get_int(p, "checkpoint-every");
-  if (given(p, "checkpoint"))
+  }
+  if (given(p, "checkpoint")) {
     s.path = get_string(p, "checkpoint");
-  if (given(p, "resume"))
+  }
+  if (given(p, "resume")) {
     s.resume = get_bool(p, "resume");
+  }
   if (s.every < 0) {
     throw ConfigError("option --checkpoint-every: invalid value " + std::to_string(s.every) +
                       " (expected an integer >= 0)");

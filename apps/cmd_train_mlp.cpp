@@ -54,7 +54,7 @@ std::string hidden_text(const std::vector<int>& hidden) {
   }
   std::string s;
   for (std::size_t i = 0; i < hidden.size(); ++i) {
-    s += (i ? "," : "") + std::to_string(hidden[i]);
+    s += (i != 0U ? "," : "") + std::to_string(hidden[i]);
   }
   return s;
 }
@@ -74,65 +74,87 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   s.paths = required_paths(p);
   s.checkpoint = checkpoint_setup(p, s.paths);
   auto& c = s.config; // NeuralConfig's defaults are the command's
-  if (given(p, "method"))
+  if (given(p, "method")) {
     c.method = solver::parse_method(get_string(p, "method"));
-  if (given(p, "seed"))
+  }
+  if (given(p, "seed")) {
     c.seed = get_uint(p, "seed");
-  if (given(p, "iterations"))
+  }
+  if (given(p, "iterations")) {
     c.iterations = get_int(p, "iterations");
-  if (given(p, "beta"))
+  }
+  if (given(p, "beta")) {
     c.beta = get_double(p, "beta");
-  if (given(p, "step-alpha"))
+  }
+  if (given(p, "step-alpha")) {
     c.step_alpha = get_double(p, "step-alpha");
-  if (given(p, "chi"))
+  }
+  if (given(p, "chi")) {
     c.chi = get_double(p, "chi");
-  if (given(p, "is-weights"))
+  }
+  if (given(p, "is-weights")) {
     c.is_weights = get_list(p, "is-weights");
-  if (given(p, "batch-size"))
+  }
+  if (given(p, "batch-size")) {
     c.batch_size = get_int(p, "batch-size");
-  if (given(p, "micro-batches"))
+  }
+  if (given(p, "micro-batches")) {
     c.micro_batches = get_int(p, "micro-batches");
-  if (given(p, "alpha-update"))
+  }
+  if (given(p, "alpha-update")) {
     c.alpha_update = solver::parse_alpha_update(get_string(p, "alpha-update"));
-  if (given(p, "hidden"))
+  }
+  if (given(p, "hidden")) {
     c.network.hidden = parse_named(p, "hidden", policies::parse_hidden);
-  if (given(p, "activation"))
+  }
+  if (given(p, "activation")) {
     c.network.activation = parse_named(p, "activation", policies::parse_activation);
+  }
   if (given(p, "optimizer")) {
     const auto type = parse_named(p, "optimizer", solver::parse_optimizer);
     const double lr = c.optimizer.lr;
     c.optimizer = solver::OptimizerConfig::defaults(type);
     c.optimizer.lr = lr;
   }
-  if (given(p, "lr"))
+  if (given(p, "lr")) {
     c.optimizer.lr = get_double(p, "lr");
-  if (given(p, "weight-decay"))
+  }
+  if (given(p, "weight-decay")) {
     c.optimizer.weight_decay = get_double(p, "weight-decay");
-  if (given(p, "momentum"))
+  }
+  if (given(p, "momentum")) {
     c.optimizer.momentum = get_double(p, "momentum");
-  if (given(p, "clip-norm"))
+  }
+  if (given(p, "clip-norm")) {
     c.clip_norm = get_double(p, "clip-norm");
-  if (given(p, "sft-steps"))
+  }
+  if (given(p, "sft-steps")) {
     c.sft_steps = get_int(p, "sft-steps");
-  if (given(p, "sft-batch"))
+  }
+  if (given(p, "sft-batch")) {
     c.sft_batch = get_int(p, "sft-batch");
+  }
   if (given(p, "sft-optimizer")) {
     const double lr = c.sft_optimizer.lr;
     c.sft_optimizer =
         solver::OptimizerConfig::defaults(parse_named(p, "sft-optimizer", solver::parse_optimizer));
     c.sft_optimizer.lr = lr;
   }
-  if (given(p, "sft-lr"))
+  if (given(p, "sft-lr")) {
     c.sft_optimizer.lr = get_double(p, "sft-lr");
-  if (given(p, "sft-warmup"))
+  }
+  if (given(p, "sft-warmup")) {
     c.sft_warmup = get_int(p, "sft-warmup");
+  }
   c.reference = given(p, "reference") ? solver::parse_reference(get_string(p, "reference"))
                                       : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
                                                          : solver::ReferenceKind::Initial);
-  if (given(p, "trace-every"))
+  if (given(p, "trace-every")) {
     s.trace_every = get_int(p, "trace-every");
-  if (given(p, "quiet"))
+  }
+  if (given(p, "quiet")) {
     s.quiet = get_bool(p, "quiet");
+  }
   if (s.trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
                       " (expected an integer >= 1)");

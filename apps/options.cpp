@@ -75,7 +75,7 @@ ParsedOptions parse_options(const std::string& command, const po::options_descri
   if (out.help) {
     return out;
   }
-  if (out.values.count("config")) {
+  if (out.values.count("config") != 0U) {
     const auto path = out.values["config"].as<std::string>();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
@@ -124,7 +124,7 @@ std::string option_in_message(const std::string& message) {
   const auto begin = pos + marker.size();
   auto end = begin;
   while (end < message.size() &&
-         (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-')) {
+         ((std::isalnum(static_cast<unsigned char>(message[end])) != 0) || message[end] == '-')) {
     ++end;
   }
   return message.substr(begin, end - begin);
@@ -211,7 +211,7 @@ std::vector<double> parse_list(const std::string& option, const std::string& tex
 std::string join_values(const std::vector<double>& values) {
   std::string s;
   for (std::size_t i = 0; i < values.size(); ++i) {
-    s += (i ? "," : "") + format_double(values[i]);
+    s += (i != 0U ? "," : "") + format_double(values[i]);
   }
   return s;
 }

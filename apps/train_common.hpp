@@ -106,7 +106,7 @@ public:
       extra += "  gap " + format_double(r.gap_avg.gap);
     }
     std::fprintf(stderr, "%sstep %lld/%lld  worst %s loss %.6g%s  %.3g steps/s%s",
-                 m_tty ? "\r" : "", static_cast<long long>(r.iteration + 1),
+                 m_tty ? "\r" : "", static_cast<long long>(r.iteration) + 1,
                  static_cast<long long>(m_total), has_val ? "val" : "train",
                  has_val ? r.worst_val_loss : r.worst_train_loss, extra.c_str(), rate,
                  m_tty && !last ? "" : "\n");

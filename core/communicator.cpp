@@ -37,7 +37,7 @@ Communicator::Communicator(MPI_Comm comm) {
   m_comm = std::shared_ptr<MPI_Comm>(dup, [](MPI_Comm* c) {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized && *c != MPI_COMM_NULL) {
+    if ((finalized == 0) && *c != MPI_COMM_NULL) {
       MPI_Comm_free(c);
     }
     delete c;
@@ -88,7 +88,10 @@ void combine_logscaled(const double* in, double* inout) {
   inout[t_scaled] = m;
 }
 
-void logscaled_op(void* in, void* inout, int* len, MPI_Datatype*) {
+// MPI_User_function fixes the signature (int*, not const int*).
+void logscaled_op(void* in, void* inout,
+                  int* len, // NOLINT(readability-non-const-parameter)
+                  MPI_Datatype* /*unused*/) {
   // The datatype is one contiguous block of t_count doubles: len counts such blocks.
   for (int b = 0; b < *len; ++b) {
     combine_logscaled(static_cast<const double*>(in) + b * t_count,
@@ -124,7 +127,7 @@ void Communicator::allreduce_sum_logscaled(double* data, std::size_t count, std:
 Communicator::LogScaledReduction::~LogScaledReduction() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (finalized) {
+  if (finalized != 0) {
     return;
   }
   if (block != MPI_DATATYPE_NULL) {

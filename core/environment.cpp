@@ -19,7 +19,7 @@ Environment::Environment([[maybe_unused]] int& argc, [[maybe_unused]] char**& ar
 #if GRPO_ENABLE_MPI
   int initialized = 0;
   MPI_Initialized(&initialized);
-  if (!initialized) {
+  if (initialized == 0) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     m_mpi_started_here = true;
@@ -36,7 +36,7 @@ Environment::~Environment() {
 #if GRPO_ENABLE_MPI
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (m_mpi_started_here && !finalized) {
+  if (m_mpi_started_here && (finalized == 0)) {
     MPI_Finalize();
   }
 #endif
@@ -54,6 +54,7 @@ void Environment::start_kokkos(const std::vector<std::string>& args) {
     }
   }
   std::vector<char*> pointers;
+  pointers.reserve(storage.size() + 1);
   for (auto& s : storage) {
     pointers.push_back(s.data());
   }
@@ -69,7 +70,7 @@ void Environment::abort(int code) {
   int finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized) {
+  if ((initialized != 0) && (finalized == 0)) {
     MPI_Abort(MPI_COMM_WORLD, code);
   }
 #endif

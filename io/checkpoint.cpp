@@ -172,7 +172,7 @@ void broadcast(Checkpoint& c, const Communicator& comm) {
   std::int64_t iteration = s.iteration;
   std::int64_t empty_steps = s.empty_group_steps;
   std::int64_t singular = s.singular_solves;
-  std::int64_t finals = static_cast<std::int64_t>(c.finals.size());
+  auto finals = static_cast<std::int64_t>(c.finals.size());
   for (std::int64_t* v :
        {&c.num_ranks, &c.trace_records, &iteration, &empty_steps, &singular, &finals}) {
     comm.broadcast(*v);

@@ -11,6 +11,7 @@
 #include <limits>
 #include <new>
 #include <unistd.h>
+#include <utility>
 #include <zlib.h>
 
 namespace grpo::io {
@@ -26,7 +27,7 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 std::string shape_string(const std::vector<hsize_t>& dims) {
   std::string s = "[";
   for (std::size_t i = 0; i < dims.size(); ++i) {
-    s += (i ? ", " : "") + std::to_string(dims[i]);
+    s += (i != 0U ? ", " : "") + std::to_string(dims[i]);
   }
   return s + "]";
 }
@@ -378,7 +379,7 @@ policies::PreferenceSplit load_split(const h5::File& f, const SplitInfo& info, i
     if (info.has_ref) {
       f.read_rows(info.name + "/ref_logratio", lo, hi, ref.data());
     } else {
-      std::fill(ref.begin(), ref.end(), 0.0f);
+      std::fill(ref.begin(), ref.end(), 0.0F);
     }
     bad_rows[0] = std::min(bad_rows[0], first_bad_row(chosen.data(), n * d, lo, d, none));
     bad_rows[1] = std::min(bad_rows[1], first_bad_row(rejected.data(), n * d, lo, d, none));
@@ -533,7 +534,7 @@ DatasetSummary inspect_dataset(const std::string& path, const Communicator* comm
               ", A >= 1, " + std::to_string(s.feature_dim) + "]");
     }
     // One rank holds its share of the states; a corrupt file may declare absurd sizes.
-    const double gib = static_cast<double>(1ULL << 30);
+    const auto gib = static_cast<double>(1ULL << 30);
     double bytes = 8.0;
     for (auto dim : features.dims) {
       bytes *= static_cast<double>(dim);
@@ -638,11 +639,10 @@ LoadedDataset load_dataset(const DatasetSummary& summary, const Communicator& co
 
 // ---------------------------------------------------------------------------------------------
 
-DatasetWriter::DatasetWriter(std::string path, const Communicator& comm,
-                             const DatasetHeader& header)
+DatasetWriter::DatasetWriter(std::string path, Communicator comm, const DatasetHeader& header)
     : m_path(std::move(path))
     , m_tmp(m_path + ".tmp")
-    , m_comm(comm)
+    , m_comm(std::move(comm))
     , m_file(h5::File::create(m_tmp, &m_comm))
     , m_feature_dim(header.feature_dim) {
   m_file.write_attribute("/", "schema_version", std::string(kDatasetSchemaVersion));
@@ -732,7 +732,7 @@ void DatasetWriter::write_split_rows(const std::string& split, index_t row_begin
   m_file.write_rows(split + "/rejected", H5T_NATIVE_FLOAT, row_begin, row_end, rejected);
   std::vector<float> zeros;
   if (ref == nullptr) {
-    zeros.assign(static_cast<std::size_t>(row_end - row_begin), 0.0f);
+    zeros.assign(static_cast<std::size_t>(row_end - row_begin), 0.0F);
     ref = zeros.data();
   }
   m_file.write_rows(split + "/ref_logratio", H5T_NATIVE_FLOAT, row_begin, row_end, ref);

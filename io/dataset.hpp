@@ -35,7 +35,7 @@ struct DatasetHeader {
 /// so a failed run never leaves a half-written dataset.
 class DatasetWriter {
 public:
-  DatasetWriter(std::string path, const Communicator& comm, const DatasetHeader& header);
+  DatasetWriter(std::string path, Communicator comm, const DatasetHeader& header);
   ~DatasetWriter();
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;

@@ -75,7 +75,7 @@ std::string question_key(const OpinionRecord& r) {
 std::string join(const std::vector<std::string>& v, const char* separator) {
   std::string s;
   for (std::size_t i = 0; i < v.size(); ++i) {
-    s += (i ? separator : "") + v[i];
+    s += (i != 0U ? separator : "") + v[i];
   }
   return s;
 }
@@ -468,7 +468,7 @@ void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size) {
   }
   norm = std::sqrt(norm);
   for (int j = 0; j < size; ++j) {
-    out[j] = norm > 0.0 ? static_cast<float>(block[static_cast<std::size_t>(j)] / norm) : 0.0f;
+    out[j] = norm > 0.0 ? static_cast<float>(block[static_cast<std::size_t>(j)] / norm) : 0.0F;
   }
 }
 
@@ -478,10 +478,10 @@ void opinion_features(const std::string& question, const std::string& option, in
   hash_ngrams(text_ngrams(option), out + l.option_begin, l.option_size);
   hash_ngrams(text_ngrams(question), out + l.question_begin, l.question_size);
   float* position = out + l.position_begin;
-  std::fill(position, position + l.position_size, 0.0f);
-  position[std::min(k, kOpinionPositionSlots - 1)] = 1.0f;
+  std::fill(position, position + l.position_size, 0.0F);
+  position[std::min(k, kOpinionPositionSlots - 1)] = 1.0F;
   position[kOpinionPositionSlots] =
-      n > 1 ? static_cast<float>(static_cast<double>(k) / static_cast<double>(n - 1)) : 0.0f;
+      n > 1 ? static_cast<float>(static_cast<double>(k) / static_cast<double>(n - 1)) : 0.0F;
 }
 
 std::string opinion_feature_map(int dim) {
@@ -534,6 +534,7 @@ OpinionDataset convert_opinions(const std::vector<OpinionRecord>& records, const
                     std::to_string(counts.size()));
     }
     std::vector<std::pair<index_t, std::string>> order;
+    order.reserve(counts.size());
     for (const auto& [country, n] : counts) {
       order.emplace_back(-n, country); // most records first, ties by name
     }
@@ -593,12 +594,13 @@ OpinionDataset convert_opinions(const std::vector<OpinionRecord>& records, const
       keys.emplace(question_of[i],
                    SplitKey{rng::hash(spec.seed, rng::kStreamOpinionSplit, question_hash[i]),
                             question_of[i]});
-      const double n = static_cast<double>(records[i].options.size());
+      const auto n = static_cast<double>(records[i].options.size());
       const double p = spec.pairs == OpinionPairs::One ? 1.0 : n - 1.0;
       pairs += p;
       option_rows += p * n;
     }
     std::vector<SplitKey> order;
+    order.reserve(keys.size());
     for (const auto& entry : keys) {
       order.push_back(entry.second);
     }
@@ -641,7 +643,7 @@ OpinionDataset convert_opinions(const std::vector<OpinionRecord>& records, const
         const OpinionRecord& r = records[i];
         const int n = static_cast<int>(r.options.size());
         const std::string prompt = opinion_prompt_text(spec.prompt, out.groups[gs], r.question);
-        features.assign(static_cast<std::size_t>(n) * d, 0.0f);
+        features.assign(static_cast<std::size_t>(n) * d, 0.0F);
         for (int o = 0; o < n; ++o) {
           opinion_features(prompt, r.options[static_cast<std::size_t>(o)], o, n, d,
                            features.data() + static_cast<std::ptrdiff_t>(o) * d);

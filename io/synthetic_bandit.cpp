@@ -305,7 +305,7 @@ void BanditSpec::validate() const {
   const double memory = core::physical_memory_bytes();
   const double d = 2.0 * state_dim;
   const double row_bytes = 2.0 * (2.0 * d * 4.0 + 8.0 * state_dim + 24.0 + 16.0);
-  const double gib = static_cast<double>(1ULL << 30);
+  const auto gib = static_cast<double>(1ULL << 30);
   const double env_bytes = static_cast<double>(test.size) * num_groups * num_actions * d * 8.0;
   if (env_bytes > memory / 2) {
     // Name the larger factor: the number of actions or the number of test states.

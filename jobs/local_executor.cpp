@@ -31,7 +31,7 @@ int cores_of(const Task& t, int jobs) {
 
 int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& out) {
   if (jobs <= 0) {
-    jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   }
   enum class State { Waiting, Running, Done, Failed, Skipped };
   std::map<std::string, State> state;

@@ -27,6 +27,13 @@ std::string ExitStatus::describe() const {
 
 namespace {
 
+/// write(2) to stderr, async-signal-safe (between fork and exec); a failed write has nowhere to
+/// be reported.
+void write_stderr(const char* text, std::size_t length) {
+  const ssize_t written = write(2, text, length);
+  static_cast<void>(written);
+}
+
 /// In the child after fork: only async-signal-safe calls until exec.
 [[noreturn]] void exec_child(const std::vector<char*>& argv, int out_fd, int err_fd,
                              const char* cwd, pid_t parent = 0) {
@@ -53,22 +60,23 @@ namespace {
   signal(SIGPIPE, SIG_DFL);
   if (cwd != nullptr && chdir(cwd) != 0) {
     const char msg[] = "grpo: cannot change to the task's directory\n";
-    (void)!write(2, msg, sizeof msg - 1);
+    write_stderr(msg, sizeof msg - 1);
     _exit(127);
   }
   execvp(argv[0], argv.data());
   const char msg[] = "grpo: cannot execute ";
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, argv[0], std::strlen(argv[0]));
+  write_stderr(msg, sizeof msg - 1);
+  write_stderr(argv[0], std::strlen(argv[0]));
   const char* why = strerror(errno);
-  (void)!write(2, ": ", 2);
-  (void)!write(2, why, std::strlen(why));
-  (void)!write(2, "\n", 1);
+  write_stderr(": ", 2);
+  write_stderr(why, std::strlen(why));
+  write_stderr("\n", 1);
   _exit(127);
 }
 
 std::vector<char*> c_argv(const std::vector<std::string>& argv) {
   std::vector<char*> out;
+  out.reserve(argv.size() + 1);
   for (const auto& a : argv) {
     out.push_back(const_cast<char*>(a.c_str()));
   }

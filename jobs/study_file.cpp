@@ -221,7 +221,7 @@ private:
   }
 
   std::string name_at(const toml::table& t, const char* name, const std::string& key) const {
-    const std::string value = string_at(t, name, key, true);
+    std::string value = string_at(t, name, key, true);
     if (!is_safe_name(value)) {
       fail(key, *t.get(name),
            "invalid name '" + value +
@@ -316,7 +316,7 @@ private:
         t, "slurm.",
         {"partition", "account", "qos", "time", "memory", "cpus-per-task", "throttle", "sbatch"});
     const auto word = [&](const char* name, const char* extra) {
-      const std::string v = string_at(t, name, std::string("slurm.") + name, false);
+      std::string v = string_at(t, name, std::string("slurm.") + name, false);
       for (const char c : v) {
         const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                         (c >= '0' && c <= '9') || std::string(extra).find(c) != std::string::npos;

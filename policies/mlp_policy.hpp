@@ -81,8 +81,8 @@ struct RowSelection {
   static RowSelection range(index_t begin, index_t count);
   /// Rows index(0) .. index(count - 1); count defaults to the whole View.
   static RowSelection rows(const View1<const index_t>& index, index_t count = -1);
-  /// Batch positions offset .. offset + n - 1 of this selection.
-  RowSelection slice(index_t offset, index_t n) const;
+  /// Batch positions begin .. begin + n - 1 of this selection.
+  RowSelection slice(index_t begin, index_t n) const;
 };
 
 /// All options of every prompt: the options of row i are the feature rows
@@ -96,7 +96,8 @@ struct OptionSet {
 /// the last forward pass (what backward needs), back-propagated deltas, gather lists. Build one
 /// per policy shape and keep it; a pair batch of B pairs uses 2B rows, an option batch the total
 /// number of options of its rows.
-class MlpWorkspace {
+// clang-tidy 14 flags the parameter it names __i0 in this class's implicit member functions.
+class MlpWorkspace { // NOLINT(bugprone-reserved-identifier)
 public:
   MlpWorkspace() = default;
   MlpWorkspace(const MlpConfig& config, index_t max_rows);
@@ -132,7 +133,7 @@ class MlpPolicy {
 public:
   MlpPolicy() = default;
   /// A policy with parameters initialised from `seed` (see initialize()).
-  MlpPolicy(const MlpConfig& config, std::uint64_t seed);
+  MlpPolicy(MlpConfig config, std::uint64_t seed);
   /// Copies are deep: the frozen reference policy is a copy of the initial (or SFT) network.
   MlpPolicy(const MlpPolicy& other);
   MlpPolicy& operator=(const MlpPolicy& other);

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ccache pkg-config clang-format clang libclang-rt-14-dev
+  build-essential cmake ccache pkg-config clang-format clang-tidy clang libclang-rt-14-dev
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas0-serial
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools

@@ -3,8 +3,9 @@
 # whole suite (unit, MPI at 1/2/3 ranks, I/O, end-to-end, studies on the local executor and on
 # a single-node Slurm cluster it starts, the bad-input corpus, science, install), builds and
 # tests the kernels-only variant (no MPI, no HDF5), reruns the suite under ASan + UBSan (with
-# LeakSanitizer), fuzzes the readers and parsers, checks formatting, and compiles the kernels
-# for CUDA against a Kokkos built with nvcc (scripts/test-cuda.sh; skipped without nvcc).
+# LeakSanitizer), fuzzes the readers and parsers, checks formatting and clang-tidy, and compiles
+# the kernels for CUDA against a Kokkos built with nvcc (scripts/test-cuda.sh; skipped without
+# nvcc).
 # Usage: bash scripts/test.sh        (GRPO_BUILD_DIR overrides the build directory "build")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,10 @@ else
   mapfile -t sources < <(find core policies solver io jobs apps fuzz tests bench -name '*.[ch]pp' 2>/dev/null)
 fi
 clang-format --dry-run -Werror "${sources[@]}"
+
+# clang-tidy 14 with the repository's .clang-tidy (every exclusion justified there), warnings as
+# errors, over the Release build's compile_commands.json.
+bash scripts/tidy.sh "$build"
 
 # The GPU build, compile and link only (CI has no GPU): Kokkos with CUDA, then the kernels, their
 # unit tests and the benchmarks with nvcc; the portability probes must fail to compile. Prints

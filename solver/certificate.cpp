@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 namespace grpo::solver {
@@ -46,7 +47,7 @@ struct NewtonSums : ArraySum {
     sums[0] += v * value;
     int idx = 1 + m_dim;
     for (int j = 0; j < m_dim; ++j) {
-      const double zj = static_cast<double>(m_z(i, j));
+      const auto zj = static_cast<double>(m_z(i, j));
       sums[1 + j] += gs * zj;
       const double czj = cs * zj;
       for (int k = j; k < m_dim; ++k) {
@@ -76,10 +77,10 @@ std::vector<double> solve(const dense::Matrix& h, const std::vector<double>& rhs
 
 } // namespace
 
-DualityGap::DualityGap(const SolverConfig& config, const Communicator& comm,
+DualityGap::DualityGap(SolverConfig config, Communicator comm,
                        const policies::PreferenceSplit& train, std::vector<index_t> group_sizes)
-    : m_config(config)
-    , m_comm(comm)
+    : m_config(std::move(config))
+    , m_comm(std::move(comm))
     , m_train(train)
     , m_group_sizes(std::move(group_sizes))
     , m_dim(train.feature_dim)
@@ -151,8 +152,8 @@ InnerDerivatives DualityGap::derivatives(const std::vector<double>& theta,
         sums[1 + static_cast<std::size_t>(j)] + 2.0 * c * theta[static_cast<std::size_t>(j)];
     for (int k = j; k < d; ++k) {
       const double h = sums[idx++] + (j == k ? 2.0 * c : 0.0);
-      out.hessian[static_cast<std::size_t>(j * d + k)] = h;
-      out.hessian[static_cast<std::size_t>(k * d + j)] = h;
+      out.hessian[static_cast<std::size_t>(j) * d + k] = h;
+      out.hessian[static_cast<std::size_t>(k) * d + j] = h;
     }
   }
   return out;
@@ -224,7 +225,7 @@ GapCertificate DualityGap::evaluate(const std::vector<double>& theta,
       group_mean_losses(m_policy, m_config.loss(), m_config.beta, m_train, m_comm, &m_fused);
   ++out.inner_passes;
   double mean = 0.0;
-  double worst = -INFINITY;
+  double worst = -std::numeric_limits<double>::infinity();
   int present = 0;
   for (int g = 0; g < k_groups; ++g) {
     if (m_group_sizes[static_cast<std::size_t>(g)] > 0) {
@@ -259,7 +260,7 @@ GapCertificate DualityGap::evaluate(const std::vector<double>& theta,
     // d||theta_mu||/dmu = -2 theta^T H_mu^-1 theta / ||theta||, kept inside a bracket.
     const double r2 = radius * radius;
     auto dual = [&](const InnerSolution& s, double mu) { return s.bound - mu * r2; };
-    lower = -INFINITY;
+    lower = -std::numeric_limits<double>::infinity();
     double mu_lo = 0.0;
     double mu_hi = -1.0; // unknown yet
     double mu = std::max(std::abs(free.value), 1e-8) / r2;

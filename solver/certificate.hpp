@@ -42,8 +42,8 @@ class DualityGap {
 public:
   /// `train` is this rank's share of the training split (kept by reference); `group_sizes` are
   /// the global training N_g.
-  DualityGap(const SolverConfig& config, const Communicator& comm,
-             const policies::PreferenceSplit& train, std::vector<index_t> group_sizes);
+  DualityGap(SolverConfig config, Communicator comm, const policies::PreferenceSplit& train,
+             std::vector<index_t> group_sizes);
 
   /// The certificate of the pair (theta, alpha) (collective: every rank gets the same).
   GapCertificate evaluate(const std::vector<double>& theta, const std::vector<double>& alpha);

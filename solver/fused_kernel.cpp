@@ -28,6 +28,7 @@ constexpr int kBlock = kHostExecution ? 32 : 1;
 // evaluated lane-parallel across rows; nothing else is reordered.
 #if defined(GRPO_OPENMP_SIMD)
 #define GRPO_PRAGMA(x) _Pragma(#x)
+// NOLINTNEXTLINE(bugprone-macro-parentheses): a pragma operand cannot be parenthesised
 #define GRPO_SIMD_REDUCE(var) GRPO_PRAGMA(omp simd reduction(+ : var))
 #define GRPO_SIMD_LOOP GRPO_PRAGMA(omp simd)
 #else
@@ -71,8 +72,8 @@ struct ChunkKernel {
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const index_t c) const {
-    double theta[D > 0 ? D : 1];
-    double grad[D > 0 ? D : 1] = {};
+    double theta[std::max(D, 1)];
+    double grad[std::max(D, 1)] = {};
     const double* theta_ptr = nullptr;
     if constexpr (D > 0) {
       for (int j = 0; j < D; ++j) {
@@ -174,7 +175,7 @@ KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {
 KOKKOS_INLINE_FUNCTION void loss_lanes(const DpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
 #if defined(GRPO_HAVE_AVX512_MATH)
   using math::avx512::kAll;
-  const __m512d x = reinterpret_cast<__m512d>(loss.m_beta * h);
+  const auto x = reinterpret_cast<__m512d>(loss.m_beta * h);
   // -|x|: the sign bit set.
   const __m512d negative_abs = _mm512_castsi512_pd(
       _mm512_or_si512(_mm512_castpd_si512(x), _mm512_castpd_si512(_mm512_set1_pd(-0.0))));
@@ -392,7 +393,7 @@ struct TeamChunkKernel : ChunkKernel<D, Loss, Indexed> {
 template <int D, class Loss, bool Indexed>
 int team_threads(const TeamChunkKernel<D, Loss, Indexed>& kernel) {
   int threads = 128;
-  while (threads > 1 && TeamChunkKernel<D, Loss, Indexed>::scratch_bytes(threads) > (40u << 10)) {
+  while (threads > 1 && TeamChunkKernel<D, Loss, Indexed>::scratch_bytes(threads) > (40U << 10)) {
     threads /= 2;
   }
   const Kokkos::TeamPolicy<ExecSpace> probe(1, Kokkos::AUTO);
@@ -520,13 +521,13 @@ FusedLossGradient::HostSums FusedLossGradient::run(
   const int width = with_gradient ? dim + 1 : 1;
   const auto pieces = static_cast<index_t>(piece_begin.size());
   if (m_partial.extent(0) < static_cast<std::size_t>(m_num_chunks) ||
-      m_partial.extent(1) != static_cast<std::size_t>(dim + 1)) {
+      m_partial.extent(1) != static_cast<std::size_t>(dim) + 1) {
     m_partial = View2<double>(
         Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::partial"),
         std::max<index_t>(m_num_chunks, 1), dim + 1);
   }
   if (m_piece_sums.extent(0) != static_cast<std::size_t>(pieces) ||
-      m_piece_sums.extent(1) != static_cast<std::size_t>(dim + 1)) {
+      m_piece_sums.extent(1) != static_cast<std::size_t>(dim) + 1) {
     m_piece_sums = Sums("grpo::solver::fused::piece_sums", pieces, dim + 1);
     m_piece_sums_host = Kokkos::create_mirror_view(m_piece_sums);
   }

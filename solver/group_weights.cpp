@@ -5,11 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 namespace grpo::solver {
 
-GroupWeights::GroupWeights(const GroupWeightsConfig& config, std::vector<index_t> group_sizes)
-    : m_config(config)
+GroupWeights::GroupWeights(GroupWeightsConfig config, std::vector<index_t> group_sizes)
+    : m_config(std::move(config))
     , m_group_sizes(std::move(group_sizes)) {
   const int k = static_cast<int>(m_group_sizes.size());
   for (const index_t n : m_group_sizes) {

@@ -104,7 +104,7 @@ RewardMetrics evaluate_rewards(const policies::LogLinearPolicy& policy,
   }
   comm.allreduce_sum(sums);
   RewardMetrics out;
-  const double m = static_cast<double>(env.num_states);
+  const auto m = static_cast<double>(env.num_states);
   for (int g = 0; g < k_groups; ++g) {
     const double opt = sums[3 * g] / m;
     const double got = sums[3 * g + 1] / m;

@@ -34,7 +34,7 @@ struct IpoStatistics : ArraySum {
     const index_t i = m_begin + k;
     const double t = m_target + static_cast<double>(m_ref(i));
     for (int a = 0; a < m_dim; ++a) {
-      const double za = static_cast<double>(m_z(i, a));
+      const auto za = static_cast<double>(m_z(i, a));
       for (int b = 0; b < m_dim; ++b) {
         sums[a * m_dim + b] += za * static_cast<double>(m_z(i, b));
       }
@@ -286,7 +286,7 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   const int d = m_dim;
   const auto rule = m_config.weight_rule();
   const bool paper = m_config.sampling == Sampling::PaperSingle;
-  const double batch = static_cast<double>(m_batch);
+  const auto batch = static_cast<double>(m_batch);
   const double chi = m_config.chi;
 
   // Per group: does it take part in this step, the scale s_g of its gradient and loss sums
@@ -296,8 +296,9 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   for (int g = 0; g < k_groups; ++g) {
     active[g] = m_counts[g] > 0;
     if (active[g]) {
-      scale[g] = paper ? static_cast<double>(m_total) / (m_group_sizes[g] * batch)
-                       : 1.0 / static_cast<double>(m_counts[g]);
+      scale[g] =
+          paper ? static_cast<double>(m_total) / (static_cast<double>(m_group_sizes[g]) * batch)
+                : 1.0 / static_cast<double>(m_counts[g]);
     }
   }
   // Fixed weights (ERM, IS) give each group's gradient coefficient before any communication;

@@ -324,12 +324,12 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
       max_options = std::max(max_options, offsets[i + 1] - offsets[i]);
     }
   }
-  const index_t ws_rows =
+  const auto ws_rows =
       std::max<index_t>({2, 2 * std::min(part, kMaxChunkPairs),
                          std::min(kMaxChunkOptions, sft_part * max_options), max_options});
   m_ws = policies::MlpWorkspace(m_config.network, ws_rows);
   // A part may hold a row twice when the batch exceeds the training set (two epochs in one part).
-  const index_t scratch = std::max<index_t>(
+  const auto scratch = std::max<index_t>(
       {1, batch / m_config.micro_batches,
        m_config.sft_steps > 0 ? (m_config.sft_batch == 0 ? m_total : m_config.sft_batch) : 0});
   m_rows = View1<index_t>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::rows"),
@@ -591,7 +591,7 @@ NeuralStepReport NeuralSolver::step() {
   const auto loss_type = m_config.loss();
   const auto rule = m_config.weight_rule();
   const int K = m_num_groups;
-  const double N = static_cast<double>(m_total);
+  const auto N = static_cast<double>(m_total);
 
   Kokkos::deep_copy(m_grad, 0.0);
   std::vector<index_t> local;
@@ -736,7 +736,7 @@ PairMetrics NeuralSolver::evaluate(const policies::PreferenceSplit& split) {
   std::vector<double> sums(static_cast<std::size_t>(kFields * K), 0.0);
   with_loss(m_config.loss(), m_config.beta, [&](const auto& f) {
     for (const auto& piece : split.pieces) {
-      double* s = &sums[static_cast<std::size_t>(kFields * piece.group)];
+      double* s = &sums[static_cast<std::size_t>(kFields) * piece.group];
       for (index_t k = 0; k < piece.size(); ++k) {
         const auto i = static_cast<std::size_t>(piece.local_begin + k);
         const double margin = h[i] - ref[i];
@@ -760,8 +760,8 @@ PairMetrics NeuralSolver::evaluate(const policies::PreferenceSplit& split) {
   m.worst_logprob_accuracy = std::numeric_limits<double>::infinity();
   int present = 0;
   for (int g = 0; g < K; ++g) {
-    const double size = static_cast<double>(split.group_size(g));
-    const double* s = &sums[static_cast<std::size_t>(kFields * g)];
+    const auto size = static_cast<double>(split.group_size(g));
+    const double* s = &sums[static_cast<std::size_t>(kFields) * g];
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const auto mean = [&](double v) { return size > 0 ? v / size : nan; };
     m.loss.push_back(mean(s[0]));

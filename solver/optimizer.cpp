@@ -161,7 +161,7 @@ void Optimizer::step(const ExecSpace& space, const View1<double>& params,
     const double b1 = m_config.beta1;
     const double b2 = m_config.beta2;
     const double eps = m_config.eps;
-    const double t = static_cast<double>(m_steps);
+    const auto t = static_cast<double>(m_steps);
     const double step_size = lr / (1.0 - std::pow(b1, t));
     const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
     const double l2 = decoupled ? 0.0 : wd;
@@ -240,7 +240,8 @@ double Optimizer::clip_grad_norm(const ExecSpace& space, const View1<double>& gr
   if (coef < 1.0) {
     Kokkos::parallel_for(
         "grpo::solver::optimizer::clip",
-        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(space, 0, grad.extent(0)),
+        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(
+            space, 0, static_cast<index_t>(grad.extent(0))),
         KOKKOS_LAMBDA(const index_t p) { grad(p) *= coef; });
     space.fence();
   }

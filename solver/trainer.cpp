@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 namespace grpo::solver {
 
 namespace {
 double max_of(const std::vector<double>& v) {
-  double m = -INFINITY;
+  double m = -std::numeric_limits<double>::infinity();
   for (double x : v) {
     m = std::max(m, x);
   }
