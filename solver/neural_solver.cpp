@@ -1,3 +1,8 @@
+// NeuralSolver (solver/neural_solver.hpp): the MLP's minimax step on the device (per-pair
+// losses and group sums, the alpha update through GroupWeights, per-pair coefficients, the
+// gradient), its SFT stage, evaluation, and checkpoint state. NeuralConfig's parsing and
+// validation are in neural_config.cpp. About 640 lines: the step's kernels and the solver that
+// owns their buffers stay together.
 #include "solver/neural_solver.hpp"
 
 #include "core/error.hpp"
@@ -17,12 +22,6 @@ namespace {
 
 constexpr index_t kMaxChunkPairs = 4096;   ///< pairs of one pass of the MLP kernels
 constexpr index_t kMaxChunkOptions = 8192; ///< option rows of one pass (SFT, NLL)
-
-std::string str(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 /// Host copy of a device View.
 template <class T>
@@ -113,169 +112,6 @@ void add_ref_logratio(const policies::PreferenceSplit& split, const View1<double
 
 } // namespace
 
-AlphaUpdate parse_alpha_update(const std::string& name) {
-  if (name == "step") {
-    return AlphaUpdate::Step;
-  }
-  if (name == "micro-batch") {
-    return AlphaUpdate::MicroBatch;
-  }
-  throw ConfigError("option --alpha-update: invalid value '" + name +
-                    "' (expected step or micro-batch)");
-}
-
-const char* alpha_update_name(AlphaUpdate update) {
-  return update == AlphaUpdate::Step ? "step" : "micro-batch";
-}
-
-ReferenceKind parse_reference(const std::string& name) {
-  if (name == "uniform") {
-    return ReferenceKind::Uniform;
-  }
-  if (name == "initial") {
-    return ReferenceKind::Initial;
-  }
-  if (name == "sft") {
-    return ReferenceKind::Sft;
-  }
-  throw ConfigError("option --reference: invalid value '" + name +
-                    "' (expected uniform, initial or sft)");
-}
-
-const char* reference_name(ReferenceKind kind) {
-  switch (kind) {
-  case ReferenceKind::Uniform:
-    return "uniform";
-  case ReferenceKind::Initial:
-    return "initial";
-  case ReferenceKind::Sft:
-    return "sft";
-  }
-  return "?";
-}
-
-OptimizerConfig NeuralConfig::sft_default_optimizer() {
-  // The paper's SFT stage (ALGORITHM.md §8.2): RMSprop, lr 1e-4, clipping 10.
-  OptimizerConfig c = OptimizerConfig::defaults(OptimizerType::RmsProp);
-  c.lr = 1e-4;
-  return c;
-}
-
-policies::MlpConfig NeuralConfig::default_network() {
-  policies::MlpConfig network;
-  network.hidden = {64};
-  network.activation = policies::Activation::Tanh;
-  return network;
-}
-
-LossType NeuralConfig::loss() const { return loss_of(method); }
-
-WeightRule NeuralConfig::weight_rule() const { return weight_rule_of(method); }
-
-void NeuralConfig::validate(const std::vector<index_t>& group_sizes, bool has_options) const {
-  const auto positive = [](const char* option, double v) {
-    if (!(v > 0.0) || !std::isfinite(v)) {
-      throw ConfigError(std::string("option --") + option + ": invalid value " + str(v) +
-                        " (expected a finite number > 0)");
-    }
-  };
-  const auto non_negative = [](const char* option, double v) {
-    if (!(v >= 0.0) || !std::isfinite(v)) {
-      throw ConfigError(std::string("option --") + option + ": invalid value " + str(v) +
-                        " (expected a finite number >= 0)");
-    }
-  };
-  positive("beta", beta);
-  non_negative("step-alpha", step_alpha);
-  if (!(chi >= 0.0 && chi <= 1.0)) {
-    throw ConfigError("option --chi: invalid value " + str(chi) + " (expected a number in [0, 1])");
-  }
-  non_negative("clip-norm", clip_norm);
-  non_negative("sft-clip-norm", sft_clip_norm);
-  network.validate();
-  non_negative("lr", optimizer.lr);
-  non_negative("weight-decay", optimizer.weight_decay);
-  non_negative("momentum", optimizer.momentum);
-  non_negative("sft-lr", sft_optimizer.lr);
-  try {
-    optimizer.validate();
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("option --optimizer: ") + e.what());
-  }
-  try {
-    sft_optimizer.validate();
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("option --sft-optimizer: ") + e.what());
-  }
-  if (iterations < 1) {
-    throw ConfigError("option --iterations: invalid value " + std::to_string(iterations) +
-                      " (expected an integer >= 1)");
-  }
-  if (batch_size < 0) {
-    throw ConfigError("option --batch-size: invalid value " + std::to_string(batch_size) +
-                      " (expected an integer >= 0, 0 = all training pairs)");
-  }
-  if (micro_batches < 1) {
-    throw ConfigError("option --micro-batches: invalid value " + std::to_string(micro_batches) +
-                      " (expected an integer >= 1)");
-  }
-  index_t total = 0;
-  for (const index_t n : group_sizes) {
-    total += n;
-  }
-  const index_t batch = batch_size == 0 ? total : batch_size;
-  if (batch < micro_batches) {
-    throw ConfigError("option --micro-batches: " + std::to_string(micro_batches) +
-                      " parts of a batch of " + std::to_string(batch) +
-                      " pairs (expected at most one part per pair)");
-  }
-  if (batch % micro_batches != 0) {
-    throw ConfigError("option --micro-batches: " + std::to_string(micro_batches) +
-                      " does not divide the batch of " + std::to_string(batch) + " pairs");
-  }
-  for (std::size_t g = 0; g < group_sizes.size(); ++g) {
-    if (group_sizes[g] == 0 && weight_rule() != WeightRule::Erm) {
-      throw ConfigError("option --method: group " + std::to_string(g) + " has no training pairs; " +
-                        method_name(method) +
-                        " needs every group (use dpo or ipo, or drop the group)");
-    }
-  }
-  if (!is_weights.empty()) {
-    if (weight_rule() != WeightRule::ImportanceSampling) {
-      throw ConfigError("option --is-weights: only with is-dpo or is-ipo");
-    }
-    const auto expanded =
-        expand_per_group(is_weights, static_cast<int>(group_sizes.size()), "is-weights");
-    double sum = 0.0;
-    for (const double w : expanded) {
-      non_negative("is-weights", w);
-      sum += w;
-    }
-    if (!(sum > 0.0)) {
-      throw ConfigError("option --is-weights: the weights sum to 0");
-    }
-  }
-  if (sft_steps < 0) {
-    throw ConfigError("option --sft-steps: invalid value " + std::to_string(sft_steps) +
-                      " (expected an integer >= 0)");
-  }
-  if (sft_batch < 0) {
-    throw ConfigError("option --sft-batch: invalid value " + std::to_string(sft_batch) +
-                      " (expected an integer >= 0, 0 = all prompts)");
-  }
-  if (sft_warmup < 0) {
-    throw ConfigError("option --sft-warmup: invalid value " + std::to_string(sft_warmup) +
-                      " (expected an integer >= 0)");
-  }
-  if (sft_steps > 0 && !has_options) {
-    throw ConfigError("option --sft-steps: the SFT stage needs every option of each prompt, and "
-                      "the dataset has none (schema 1.1 option datasets; see grpo convert)");
-  }
-  if (reference == ReferenceKind::Sft && sft_steps == 0) {
-    throw ConfigError("option --reference: 'sft' needs an SFT stage (--sft-steps > 0)");
-  }
-}
-
 NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
                            const policies::PreferenceSplit& train)
     : m_config(std::move(config))
@@ -360,8 +196,8 @@ double NeuralSolver::param_norm() const {
 
 void NeuralSolver::check_finite(double value, const char* what) const {
   if (!std::isfinite(value)) {
-    throw NumericalError("non-finite " + std::string(what) + " (" + str(value) + ") at step " +
-                         std::to_string(m_iteration) +
+    throw NumericalError("non-finite " + std::string(what) + " (" + format_double(value) +
+                         ") at step " + std::to_string(m_iteration) +
                          "; lower the learning rate or enable --clip-norm");
   }
 }
@@ -561,7 +397,7 @@ void NeuralSolver::restore(const SolverState& s) {
          std::to_string(m_config.iterations));
   }
   if (!std::isfinite(s.lr) || s.lr < 0) {
-    fail("learning rate " + str(s.lr) + " (expected a finite value >= 0)");
+    fail("learning rate " + format_double(s.lr) + " (expected a finite value >= 0)");
   }
   m_weights.restore(s.log_alpha, s.alpha_avg);
   m_optimizer.import_state(s.optimizer);
