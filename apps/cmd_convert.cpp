@@ -91,9 +91,7 @@ io::OpinionSpec resolve(const ParsedOptions& p) {
   if (given(p, "dim")) {
     s.dim = ranged("dim", io::kOpinionMinDim, io::kOpinionMaxDim);
   }
-  if (given(p, "seed")) {
-    s.seed = get_uint(p, "seed");
-  }
+  set_if_given(p, "seed", s.seed, get_uint);
   if (!given(p, "input")) {
     throw ConfigError("grpo convert globalopinionqa: the option '--input' is required but missing");
   }

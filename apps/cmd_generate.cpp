@@ -55,9 +55,7 @@ io::BanditSpec resolve(const ParsedOptions& p) {
     }
     return static_cast<int>(v);
   };
-  if (given(p, "seed")) {
-    s.seed = get_uint(p, "seed");
-  }
+  set_if_given(p, "seed", s.seed, get_uint);
   if (given(p, "state-dim")) {
     s.state_dim = to_int("state-dim");
   }
@@ -70,15 +68,9 @@ io::BanditSpec resolve(const ParsedOptions& p) {
   if (given(p, "feature-type")) {
     s.feature_type = io::parse_feature_type(get_string(p, "feature-type"));
   }
-  if (given(p, "train-size")) {
-    s.train.size = get_int(p, "train-size");
-  }
-  if (given(p, "val-size")) {
-    s.val.size = get_int(p, "val-size");
-  }
-  if (given(p, "test-size")) {
-    s.test.size = get_int(p, "test-size");
-  }
+  set_if_given(p, "train-size", s.train.size, get_int);
+  set_if_given(p, "val-size", s.val.size, get_int);
+  set_if_given(p, "test-size", s.test.size, get_int);
   if (given(p, "pairs")) {
     s.train.pairs = io::parse_pair_rule(get_string(p, "pairs"), "pairs");
     if (!given(p, "val-pairs")) {

@@ -149,9 +149,7 @@ jobs::StudySpec parse_spec(const std::string& file, const ParsedOptions& p) {
   if (given(p, "out")) {
     spec.output = fs::absolute(get_string(p, "out")).lexically_normal().string();
   }
-  if (given(p, "executor")) {
-    spec.executor = get_string(p, "executor");
-  }
+  set_if_given(p, "executor", spec.executor, get_string);
   if (spec.executor != "local" && spec.executor != "slurm") {
     throw ConfigError("option --executor: invalid value '" + spec.executor +
                       "' (expected local or slurm)");

@@ -156,85 +156,49 @@ TrainSetup resolve(const ParsedOptions& p,
     c = preset.config;
     s.trace_every = preset.trace_every;
   }
-  if (given(p, "seed")) {
-    c.seed = get_uint(p, "seed");
-  }
-  if (given(p, "iterations")) {
-    c.iterations = get_int(p, "iterations");
-  }
-  if (given(p, "beta")) {
-    c.beta = get_double(p, "beta");
-  }
-  if (given(p, "step-theta")) {
-    c.step_theta = get_double(p, "step-theta");
-  }
-  if (given(p, "step-alpha")) {
-    c.step_alpha = get_double(p, "step-alpha");
-  }
-  if (given(p, "chi")) {
-    c.chi = get_double(p, "chi");
-  }
+  set_if_given(p, "seed", c.seed, get_uint);
+  set_if_given(p, "iterations", c.iterations, get_int);
+  set_if_given(p, "beta", c.beta, get_double);
+  set_if_given(p, "step-theta", c.step_theta, get_double);
+  set_if_given(p, "step-alpha", c.step_alpha, get_double);
+  set_if_given(p, "chi", c.chi, get_double);
   if (given(p, "l2")) {
     c.l2 = get_double(p, "l2");
   }
   if (given(p, "adj")) {
     c.adj = get_list(p, "adj");
   }
-  if (given(p, "ada-coef")) {
-    c.ada_coef = get_double(p, "ada-coef");
-  }
-  if (given(p, "exp-adaptive")) {
-    c.exp_adaptive = get_double(p, "exp-adaptive");
-  }
+  set_if_given(p, "ada-coef", c.ada_coef, get_double);
+  set_if_given(p, "exp-adaptive", c.exp_adaptive, get_double);
   if (given(p, "sampling")) {
     c.sampling = solver::parse_sampling(get_string(p, "sampling"));
   }
-  if (given(p, "batch-size")) {
-    c.batch_size = get_int(p, "batch-size");
-  }
+  set_if_given(p, "batch-size", c.batch_size, get_int);
   if (given(p, "batch-mode")) {
     c.batch_mode = solver::parse_batch_mode(get_string(p, "batch-mode"));
   }
-  if (given(p, "projection-radius")) {
-    c.projection_radius = get_double(p, "projection-radius");
-  }
-  if (given(p, "closed-form")) {
-    c.closed_form = get_bool(p, "closed-form");
-  }
+  set_if_given(p, "projection-radius", c.projection_radius, get_double);
+  set_if_given(p, "closed-form", c.closed_form, get_bool);
   if (given(p, "closed-form-weights")) {
     c.closed_form_weights = solver::parse_closed_form_weights(get_string(p, "closed-form-weights"));
   }
   if (given(p, "alpha-loss-norm")) {
     c.alpha_loss_norm = solver::parse_alpha_loss_norm(get_string(p, "alpha-loss-norm"));
   }
-  if (given(p, "ridge")) {
-    c.ridge = get_double(p, "ridge");
-  }
+  set_if_given(p, "ridge", c.ridge, get_double);
   if (given(p, "is-weights")) {
     c.is_weights = get_list(p, "is-weights");
   }
   if (given(p, "is-normalization")) {
     c.is_normalization = solver::parse_is_normalization(get_string(p, "is-normalization"));
   }
-  if (given(p, "param-limit")) {
-    c.param_limit = get_double(p, "param-limit");
-  }
-  if (given(p, "theta-init")) {
-    s.theta_init = get_string(p, "theta-init");
-  }
-  if (given(p, "trace-every")) {
-    s.trace_every = get_int(p, "trace-every");
-  }
-  if (given(p, "gap")) {
-    s.gap = get_bool(p, "gap");
-  }
+  set_if_given(p, "param-limit", c.param_limit, get_double);
+  set_if_given(p, "theta-init", s.theta_init, get_string);
+  set_if_given(p, "trace-every", s.trace_every, get_int);
+  set_if_given(p, "gap", s.gap, get_bool);
   s.checkpoint = checkpoint_setup(p, {s.dataset, s.out});
-  if (given(p, "check-sync")) {
-    s.check_sync = get_bool(p, "check-sync");
-  }
-  if (given(p, "quiet")) {
-    s.quiet = get_bool(p, "quiet");
-  }
+  set_if_given(p, "check-sync", s.check_sync, get_bool);
+  set_if_given(p, "quiet", s.quiet, get_bool);
   if (s.trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
                       " (expected an integer >= 1)");
@@ -302,15 +266,9 @@ std::uint64_t theta_hash(const std::vector<double>& theta) {
 
 CheckpointSetup checkpoint_setup(const ParsedOptions& p, const RunPaths& paths) {
   CheckpointSetup s;
-  if (given(p, "checkpoint-every")) {
-    s.every = get_int(p, "checkpoint-every");
-  }
-  if (given(p, "checkpoint")) {
-    s.path = get_string(p, "checkpoint");
-  }
-  if (given(p, "resume")) {
-    s.resume = get_bool(p, "resume");
-  }
+  set_if_given(p, "checkpoint-every", s.every, get_int);
+  set_if_given(p, "checkpoint", s.path, get_string);
+  set_if_given(p, "resume", s.resume, get_bool);
   if (s.every < 0) {
     throw ConfigError("option --checkpoint-every: invalid value " + std::to_string(s.every) +
                       " (expected an integer >= 0)");

@@ -77,30 +77,16 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   if (given(p, "method")) {
     c.method = solver::parse_method(get_string(p, "method"));
   }
-  if (given(p, "seed")) {
-    c.seed = get_uint(p, "seed");
-  }
-  if (given(p, "iterations")) {
-    c.iterations = get_int(p, "iterations");
-  }
-  if (given(p, "beta")) {
-    c.beta = get_double(p, "beta");
-  }
-  if (given(p, "step-alpha")) {
-    c.step_alpha = get_double(p, "step-alpha");
-  }
-  if (given(p, "chi")) {
-    c.chi = get_double(p, "chi");
-  }
+  set_if_given(p, "seed", c.seed, get_uint);
+  set_if_given(p, "iterations", c.iterations, get_int);
+  set_if_given(p, "beta", c.beta, get_double);
+  set_if_given(p, "step-alpha", c.step_alpha, get_double);
+  set_if_given(p, "chi", c.chi, get_double);
   if (given(p, "is-weights")) {
     c.is_weights = get_list(p, "is-weights");
   }
-  if (given(p, "batch-size")) {
-    c.batch_size = get_int(p, "batch-size");
-  }
-  if (given(p, "micro-batches")) {
-    c.micro_batches = get_int(p, "micro-batches");
-  }
+  set_if_given(p, "batch-size", c.batch_size, get_int);
+  set_if_given(p, "micro-batches", c.micro_batches, get_int);
   if (given(p, "alpha-update")) {
     c.alpha_update = solver::parse_alpha_update(get_string(p, "alpha-update"));
   }
@@ -116,45 +102,25 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
     c.optimizer = solver::OptimizerConfig::defaults(type);
     c.optimizer.lr = lr;
   }
-  if (given(p, "lr")) {
-    c.optimizer.lr = get_double(p, "lr");
-  }
-  if (given(p, "weight-decay")) {
-    c.optimizer.weight_decay = get_double(p, "weight-decay");
-  }
-  if (given(p, "momentum")) {
-    c.optimizer.momentum = get_double(p, "momentum");
-  }
-  if (given(p, "clip-norm")) {
-    c.clip_norm = get_double(p, "clip-norm");
-  }
-  if (given(p, "sft-steps")) {
-    c.sft_steps = get_int(p, "sft-steps");
-  }
-  if (given(p, "sft-batch")) {
-    c.sft_batch = get_int(p, "sft-batch");
-  }
+  set_if_given(p, "lr", c.optimizer.lr, get_double);
+  set_if_given(p, "weight-decay", c.optimizer.weight_decay, get_double);
+  set_if_given(p, "momentum", c.optimizer.momentum, get_double);
+  set_if_given(p, "clip-norm", c.clip_norm, get_double);
+  set_if_given(p, "sft-steps", c.sft_steps, get_int);
+  set_if_given(p, "sft-batch", c.sft_batch, get_int);
   if (given(p, "sft-optimizer")) {
     const double lr = c.sft_optimizer.lr;
     c.sft_optimizer =
         solver::OptimizerConfig::defaults(parse_named(p, "sft-optimizer", solver::parse_optimizer));
     c.sft_optimizer.lr = lr;
   }
-  if (given(p, "sft-lr")) {
-    c.sft_optimizer.lr = get_double(p, "sft-lr");
-  }
-  if (given(p, "sft-warmup")) {
-    c.sft_warmup = get_int(p, "sft-warmup");
-  }
+  set_if_given(p, "sft-lr", c.sft_optimizer.lr, get_double);
+  set_if_given(p, "sft-warmup", c.sft_warmup, get_int);
   c.reference = given(p, "reference") ? solver::parse_reference(get_string(p, "reference"))
                                       : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
                                                          : solver::ReferenceKind::Initial);
-  if (given(p, "trace-every")) {
-    s.trace_every = get_int(p, "trace-every");
-  }
-  if (given(p, "quiet")) {
-    s.quiet = get_bool(p, "quiet");
-  }
+  set_if_given(p, "trace-every", s.trace_every, get_int);
+  set_if_given(p, "quiet", s.quiet, get_bool);
   if (s.trace_every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(s.trace_every) +
                       " (expected an integer >= 1)");

@@ -43,6 +43,13 @@ double get_double(const ParsedOptions& p, const char* name);
 std::int64_t get_int(const ParsedOptions& p, const char* name);
 std::uint64_t get_uint(const ParsedOptions& p, const char* name);
 bool get_bool(const ParsedOptions& p, const char* name);
+/// target = get(p, name) when option `name` was given; otherwise target keeps its value.
+template <class T, class Get>
+void set_if_given(const ParsedOptions& p, const char* name, T& target, Get get) {
+  if (given(p, name)) {
+    target = get(p, name);
+  }
+}
 /// Comma-separated doubles ("0.2,0.8"); "equal" or empty gives an empty list when allowed.
 std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal = false);
 std::vector<double> parse_list(const std::string& option, const std::string& text);

@@ -309,12 +309,17 @@ File::Info File::info(const std::string& name) const {
 namespace {
 /// Elements of a dataset about to be read whole; refuses sizes this machine cannot hold (a
 /// small corrupt file may declare 2^40 elements) and element types that are not numbers.
-hsize_t checked_elements(const std::string& path, const std::string& name, const File::Info& i,
-                         std::size_t element_bytes) {
-  if (i.type_class != H5T_INTEGER && i.type_class != H5T_FLOAT) {
-    throw DataError("'" + path + "': dataset '" + name + "' holds " + class_name(i.type_class) +
+/// DataError unless the dataset holds numbers (integers or floats).
+void require_numeric(const std::string& path, const std::string& name, H5T_class_t type_class) {
+  if (type_class != H5T_INTEGER && type_class != H5T_FLOAT) {
+    throw DataError("'" + path + "': dataset '" + name + "' holds " + class_name(type_class) +
                     " values, expected numbers");
   }
+}
+
+hsize_t checked_elements(const std::string& path, const std::string& name, const File::Info& i,
+                         std::size_t element_bytes) {
+  require_numeric(path, name, i.type_class);
   const double memory = core::physical_memory_bytes();
   hsize_t n = 1;
   auto bytes = static_cast<double>(element_bytes);
@@ -441,6 +446,8 @@ void File::read_rows_typed(const std::string& name, hid_t mem_type, index_t row_
                            index_t row_end, void* out) const {
   Id dset(checked(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), "dataset open", m_path, name),
           H5Dclose);
+  const Id type(checked(H5Dget_type(dset.get()), "dataset type", m_path, name), H5Tclose);
+  require_numeric(m_path, name, H5Tget_class(type.get()));
   auto [file_space, mem_space] = row_selection(dset.get(), row_begin, row_end, m_path, name);
   const Id dxpl = transfer_list();
   check(H5Dread(dset.get(), mem_type, mem_space.get(), file_space.get(), dxpl.get(), out), "read",

@@ -62,12 +62,16 @@ std::vector<std::int64_t> TraceReader::iterations() const {
 
 bool TraceReader::has(const std::string& name) const { return m_file.exists(name); }
 
-std::vector<double> TraceReader::scalar(const std::string& name) const {
+void TraceReader::require_scalar(const std::string& name) const {
   const auto info = m_file.info(name);
   if (info.dims.size() != 1 || static_cast<std::int64_t>(info.dims[0]) != m_records) {
     throw DataError(where(path(), name) + " does not hold one value per record (" +
                     std::to_string(m_records) + " records)");
   }
+}
+
+std::vector<double> TraceReader::scalar(const std::string& name) const {
+  require_scalar(name);
   return m_file.read_double(name);
 }
 
@@ -75,7 +79,11 @@ std::optional<double> TraceReader::last(const std::string& name) const {
   if (m_records == 0 || !has(name)) {
     return std::nullopt;
   }
-  return scalar(name).back();
+  require_scalar(name);
+  double value = 0.0; // the last record only: studies read a dozen columns of every trace
+  m_file.read_rows(name, static_cast<index_t>(m_records - 1), static_cast<index_t>(m_records),
+                   &value);
+  return value;
 }
 
 std::size_t TraceReader::width(const std::string& name) const {

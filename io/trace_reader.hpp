@@ -55,6 +55,9 @@ public:
   std::vector<double> final_vector(const std::string& name, bool finite = true) const;
 
 private:
+  /// DataError unless `name` is 1-D with records() values.
+  void require_scalar(const std::string& name) const;
+
   h5::File m_file;
   std::int64_t m_records = 0;
 };
