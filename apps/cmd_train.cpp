@@ -74,6 +74,7 @@ po::options_description train_options() {
      "at every record, verify theta is bit-identical on all ranks [false]")
     ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
   // clang-format on
+  add_schedule_options(o);
   add_mlp_options(o);
   return o;
 }
@@ -129,7 +130,8 @@ std::string render_config(const TrainSetup& s) {
     o << "theta-init = " << s.theta_init << "\n";
   }
   o << "trace-every = " << s.trace_every << "\n"
-    << "gap = " << (s.gap ? "true" : "false") << "\n";
+    << "gap = " << (s.gap ? "true" : "false") << "\n"
+    << render_schedule(c.schedule);
   return o.str();
 }
 
@@ -193,6 +195,7 @@ TrainSetup resolve(const ParsedOptions& p,
     c.is_normalization = solver::parse_is_normalization(get_string(p, "is-normalization"));
   }
   set_if_given(p, "param-limit", c.param_limit, get_double);
+  c.schedule = schedule_options(p);
   set_if_given(p, "theta-init", s.theta_init, get_string);
   set_if_given(p, "trace-every", s.trace_every, get_int);
   set_if_given(p, "gap", s.gap, get_bool);
@@ -328,6 +331,7 @@ void check_train_options(const std::vector<std::string>& args, const io::Dataset
     group_sizes.push_back(offsets[g + 1] - offsets[g]);
   }
   setup.config.validate(group_sizes);
+  check_schedule_data(setup.config.schedule, data);
   if (!setup.theta_init.empty() && !theta_init_is_file(setup.theta_init)) {
     initial_theta(setup, data.feature_dim); // a list: its values and length (a file: at run time)
   }
@@ -365,7 +369,10 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   for (std::size_t g = 0; g + 1 < train_offsets.size(); ++g) {
     group_sizes.push_back(train_offsets[g + 1] - train_offsets[g]);
   }
-  naming_config_file(parsed, [&] { setup.config.validate(group_sizes); });
+  naming_config_file(parsed, [&] {
+    setup.config.validate(group_sizes);
+    check_schedule_data(setup.config.schedule, summary);
+  });
   const auto theta0 =
       naming_config_file(parsed, [&] { return initial_theta(setup, summary.feature_dim); });
   env.start_kokkos(parsed.kokkos_args);
@@ -453,21 +460,25 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
     throw;
   }
   std::vector<double> alpha_final = solver.alpha();
+  auto attributes = schedule_attributes(solver.schedule(), solver.iterations_done());
+  attributes.insert({{"records", trace.records()},
+                     {"empty_group_steps", solver.empty_group_steps()},
+                     {"singular_solves", solver.singular_solves()}});
   trace.finish({{"theta_final", solver.theta()},
                 {"theta_avg", solver.theta_avg()},
                 {"alpha_final", alpha_final},
                 {"alpha_avg", solver.alpha_avg()}},
-               {{"records", trace.records()},
-                {"empty_group_steps", solver.empty_group_steps()},
-                {"singular_solves", solver.singular_solves()}},
-               {{"train_seconds", loop_seconds}});
+               attributes, {{"train_seconds", loop_seconds}});
   if (comm.is_root() && (setup.checkpoint.every > 0 || checkpoint)) {
     std::remove(setup.checkpoint.path.c_str()); // the run is complete: its trace holds everything
   }
   if (!setup.quiet) {
     std::ostringstream o;
     o << "done: " << setup.out << "  method " << solver::method_name(setup.config.method)
-      << "  iterations " << setup.config.iterations;
+      << "  iterations " << solver.iterations_done();
+    if (solver.schedule().stopped()) {
+      o << " (stopped early: the rate fell below --plateau-stop-lr)";
+    }
     if (!last.val_loss.empty()) {
       o << "  worst val loss " << format_double(last.worst_val_loss);
     }

@@ -119,6 +119,7 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   c.reference = given(p, "reference") ? solver::parse_reference(get_string(p, "reference"))
                                       : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
                                                          : solver::ReferenceKind::Initial);
+  c.schedule = schedule_options(p);
   set_if_given(p, "trace-every", s.trace_every, get_int);
   set_if_given(p, "quiet", s.quiet, get_bool);
   if (s.trace_every < 1) {
@@ -160,7 +161,8 @@ std::string render_mlp_config(const MlpSetup& s) {
     << "sft-lr = " << format_double(c.sft_optimizer.lr) << "\n"
     << "sft-warmup = " << c.sft_warmup << "\n"
     << "reference = " << solver::reference_name(c.reference) << "\n"
-    << "trace-every = " << s.trace_every << "\n";
+    << "trace-every = " << s.trace_every << "\n"
+    << render_schedule(c.schedule);
   return o.str();
 }
 
@@ -186,6 +188,7 @@ bool all_splits_have_options(const io::DatasetSummary& data) {
 void validate(MlpSetup& setup, const io::DatasetSummary& data) {
   setup.config.network.input_dim = data.feature_dim;
   setup.config.validate(train_group_sizes(data), all_splits_have_options(data));
+  check_schedule_data(setup.config.schedule, data);
 }
 
 } // namespace
@@ -356,15 +359,19 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
   }
   finals["theta_final"] = solver.params();
   finals["alpha_final"] = solver.alpha();
-  trace.finish(finals, {{"records", trace.records()}},
-               {{"train_seconds", loop_seconds}, {"sft_seconds", sft_seconds}});
+  auto attributes = schedule_attributes(solver.schedule(), solver.iterations_done());
+  attributes.insert({"records", trace.records()});
+  trace.finish(finals, attributes, {{"train_seconds", loop_seconds}, {"sft_seconds", sft_seconds}});
   if (comm.is_root() && (setup.checkpoint.every > 0 || checkpoint)) {
     std::remove(setup.checkpoint.path.c_str()); // the run is complete: its trace holds everything
   }
   if (!setup.quiet) {
     std::ostringstream o;
     o << "done: " << setup.paths.out << "  method " << solver::method_name(setup.config.method)
-      << "  iterations " << setup.config.iterations;
+      << "  iterations " << solver.iterations_done();
+    if (solver.schedule().stopped()) {
+      o << " (stopped early: the rate fell below --plateau-stop-lr)";
+    }
     if (!last.val_loss.empty()) {
       o << "  worst val loss " << format_double(last.worst_val_loss);
     }

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unistd.h>
@@ -59,6 +60,19 @@ checkpoint_writer(const Solver& solver, io::Checkpoint base, const CheckpointSet
     }
   };
 }
+
+/// The learning-rate schedule options (both policies): a group of `grpo train --help`, their
+/// values (ConfigError naming the option for a bad value or one that the chosen schedule does
+/// not read), the lines of the resolved configuration (none for the constant rate, so that runs
+/// without a schedule keep the configuration text and traces of earlier versions), the check
+/// that a plateau schedule has a validation split, and the trace attributes at the end of a run
+/// with a schedule (steps_done, lr_drops, stopped_early; none without one).
+void add_schedule_options(po::options_description& options);
+solver::LrScheduleConfig schedule_options(const ParsedOptions& parsed);
+std::string render_schedule(const solver::LrScheduleConfig& config);
+void check_schedule_data(const solver::LrScheduleConfig& config, const io::DatasetSummary& data);
+std::map<std::string, std::int64_t> schedule_attributes(const solver::LrSchedule& schedule,
+                                                        index_t steps_done);
 
 /// Adds the options that only the MLP policy reads (a second group of `grpo train --help`).
 void add_mlp_options(po::options_description& options);

@@ -27,6 +27,8 @@ struct SolverState {
   std::vector<double> reference; ///< the frozen reference network (empty: uniform reference)
   std::vector<double> optimizer; ///< solver::Optimizer::export_state()
   double lr = 0.0;               ///< the learning rate of the next step
+  // Either policy.
+  std::vector<double> schedule; ///< solver::LrSchedule::export_state() (empty: stateless)
 };
 
 } // namespace grpo

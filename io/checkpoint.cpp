@@ -46,6 +46,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
       f.write_vector("alpha_avg", s.alpha_avg);
       write_nonempty(f, "reference_params", s.reference);
       write_nonempty(f, "optimizer_state", s.optimizer);
+      write_nonempty(f, "schedule_state", s.schedule);
       if (!c.finals.empty()) {
         f.create_group("finals");
         for (const auto& [name, values] : c.finals) {
@@ -156,6 +157,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   s.alpha_avg = vector("alpha_avg", true);
   s.reference = vector("reference_params", false);
   s.optimizer = vector("optimizer_state", mlp);
+  s.schedule = vector("schedule_state", false);
   if (f.exists("finals")) {
     for (const auto& name : f.list("finals")) {
       c.finals[name] = vector("finals/" + name, true);
@@ -189,7 +191,8 @@ void broadcast(Checkpoint& c, const Communicator& comm) {
   for (std::string* t : {&s.policy, &c.config, &c.dataset_checksum}) {
     comm.broadcast(*t);
   }
-  for (auto* v : {&s.theta, &s.theta_avg, &s.log_alpha, &s.alpha_avg, &s.reference, &s.optimizer}) {
+  for (auto* v : {&s.theta, &s.theta_avg, &s.log_alpha, &s.alpha_avg, &s.reference, &s.optimizer,
+                  &s.schedule}) {
     comm.broadcast(*v);
   }
   auto it = c.finals.begin();

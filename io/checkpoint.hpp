@@ -18,7 +18,9 @@ namespace grpo::io {
 
 /// 1.1 adds the MLP policy (attribute `policy`; datasets `reference_params`, `optimizer_state`;
 /// attribute `lr`; group `finals/`, attribute `sft_seconds`). 1.0 files are log-linear ones.
-inline constexpr const char* kCheckpointSchemaVersion = "1.1";
+/// 1.2 adds dataset `schedule_state` (the plateau schedule's state; absent for the other
+/// schedules, as in 1.0 and 1.1 files, which were written by runs without a schedule).
+inline constexpr const char* kCheckpointSchemaVersion = "1.2";
 
 struct Checkpoint {
   SolverState state;

@@ -68,6 +68,9 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
     m_group_sizes.push_back(train.group_size(g));
   }
   m_config.validate(m_group_sizes);
+  m_schedule =
+      LrSchedule(m_config.schedule, m_config.ada_coef > 0 ? m_config.ada_coef : m_config.step_theta,
+                 m_config.iterations);
   if (static_cast<int>(theta0.size()) != m_dim) {
     throw ConfigError("option --theta-init: " + std::to_string(theta0.size()) +
                       " values given, the policy has " + std::to_string(m_dim) + " parameters");
@@ -162,6 +165,7 @@ SolverState MinimaxSolver::state() const {
   s.adagrad = m_adagrad;
   s.empty_group_steps = m_empty_group_steps;
   s.singular_solves = m_singular_solves;
+  s.schedule = m_schedule.export_state();
   return s;
 }
 
@@ -182,6 +186,7 @@ void MinimaxSolver::restore(const SolverState& s) {
     throw DataError("checkpoint: iteration " + std::to_string(s.iteration) +
                     " is outside this run's 0.." + std::to_string(m_config.iterations));
   }
+  m_schedule.import_state(s.schedule);
   m_iteration = s.iteration;
   set_theta(s.theta);
   m_theta_avg = s.theta_avg;
@@ -318,7 +323,10 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   };
   const bool robust = rule == WeightRule::Robust;
   const bool two_phase = robust && m_config.exp_adaptive > 0; // eta_alpha needs the new H first
-  const double eta_alpha = m_config.step_alpha;
+  // The schedule scales eta_theta by lr_factor(t) and eta_alpha by alpha_factor() (exactly 1
+  // without a schedule).
+  const double eta_alpha = m_config.step_alpha * m_schedule.alpha_factor();
+  const double lr_factor = m_schedule.lr_factor(m_iteration);
 
   // The payload of the step's one Allreduce:
   //   [0, K)            loss sums S_g
@@ -397,13 +405,13 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   m_adagrad += report.grad_norm * report.grad_norm;
   const double root_h = std::sqrt(m_adagrad);
   report.step_alpha = eta_alpha;
-  report.step_theta = m_config.step_theta;
+  report.step_theta = m_config.step_theta * lr_factor;
   if (root_h > 0) {
     if (m_config.exp_adaptive > 0) {
       report.step_alpha = eta_alpha * m_config.exp_adaptive / root_h;
     }
     if (m_config.ada_coef > 0) {
-      report.step_theta = m_config.ada_coef / root_h;
+      report.step_theta = m_config.ada_coef / root_h * lr_factor;
     }
   }
   report.batch_loss.assign(k_groups, std::numeric_limits<double>::quiet_NaN());

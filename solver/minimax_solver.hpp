@@ -12,6 +12,7 @@
 #include "solver/dense.hpp"
 #include "solver/fused_kernel.hpp"
 #include "solver/group_weights.hpp"
+#include "solver/lr_schedule.hpp"
 #include "solver/solver_config.hpp"
 
 #include <vector>
@@ -69,6 +70,9 @@ public:
   index_t empty_group_steps() const { return m_empty_group_steps; }
   index_t singular_solves() const { return m_singular_solves; }
   const std::vector<index_t>& group_sizes() const { return m_group_sizes; }
+  /// The learning-rate schedule; the training loop feeds it each record (LrSchedule::observe).
+  LrSchedule& schedule() { return m_schedule; }
+  const LrSchedule& schedule() const { return m_schedule; }
 
 private:
   /// What this rank contributes to a step for one group: its loss sum and gradient sum.
@@ -99,6 +103,7 @@ private:
   bool m_full_batch = true;
   std::vector<index_t> m_group_sizes;
   GroupWeights m_weights; ///< alpha, the frozen weights of ERM / IS, C_g / sqrt(N_g)
+  LrSchedule m_schedule;
   BatchSampler m_sampler;
   FusedLossGradient m_fused;
   bool m_use_statistics = false;   ///< full-batch IPO: steps from the sufficient statistics

@@ -172,6 +172,7 @@ void NeuralConfig::validate(const std::vector<index_t>& group_sizes, bool has_op
   if (reference == ReferenceKind::Sft && sft_steps == 0) {
     throw ConfigError("option --reference: 'sft' needs an SFT stage (--sft-steps > 0)");
   }
+  schedule.validate(iterations);
 }
 
 } // namespace grpo::solver

@@ -146,6 +146,7 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
 
   m_policy = policies::MlpPolicy(m_config.network, m_config.seed);
   m_optimizer = Optimizer(m_config.optimizer, m_policy.num_params());
+  m_schedule = LrSchedule(m_config.schedule, m_config.optimizer.lr, m_config.iterations);
 
   // Work arrays: a part of the pass holds at most min(batch / parts, local rows) local pairs.
   const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
@@ -373,6 +374,7 @@ SolverState NeuralSolver::state() const {
   }
   s.optimizer = m_optimizer.export_state();
   s.lr = m_optimizer.lr();
+  s.schedule = m_schedule.export_state();
   return s;
 }
 
@@ -399,6 +401,7 @@ void NeuralSolver::restore(const SolverState& s) {
   if (!std::isfinite(s.lr) || s.lr < 0) {
     fail("learning rate " + format_double(s.lr) + " (expected a finite value >= 0)");
   }
+  m_schedule.import_state(s.schedule);
   m_weights.restore(s.log_alpha, s.alpha_avg);
   m_optimizer.import_state(s.optimizer);
   m_optimizer.set_lr(s.lr);
@@ -419,6 +422,9 @@ NeuralStepReport NeuralSolver::step() {
   }
   NeuralStepReport report;
   report.iteration = m_iteration;
+  if (m_config.schedule.active()) {
+    m_optimizer.set_lr(m_config.optimizer.lr * m_schedule.lr_factor(m_iteration));
+  }
   const index_t batch = m_config.batch_size == 0 ? m_total : m_config.batch_size;
   const index_t parts = m_config.micro_batches;
   const index_t part_size = batch / parts;
@@ -478,7 +484,7 @@ NeuralStepReport NeuralSolver::step() {
       check_finite(estimate[g], "group loss");
     }
     if (rule == WeightRule::Robust) {
-      m_weights.update(estimate, active, m_config.step_alpha);
+      m_weights.update(estimate, active, step_alpha());
     }
     const auto w = weights();
     // Per-pair coefficients of d(objective / parts)/dh.

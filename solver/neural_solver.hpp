@@ -30,6 +30,7 @@
 #include "policies/preference_batch.hpp"
 #include "solver/group_weights.hpp"
 #include "solver/losses.hpp"
+#include "solver/lr_schedule.hpp"
 #include "solver/optimizer.hpp"
 #include "solver/solver_config.hpp"
 
@@ -74,6 +75,8 @@ struct NeuralConfig {
   double sft_clip_norm = 10.0;
   std::int64_t sft_warmup = 0; ///< linear learning-rate warm-up over this many SFT steps
   ReferenceKind reference = ReferenceKind::Initial;
+  /// Schedule of the optimiser's lr and, on plateau drops, of eta_alpha.
+  LrScheduleConfig schedule;
 
   static OptimizerConfig sft_default_optimizer();
   static policies::MlpConfig default_network();
@@ -144,6 +147,11 @@ public:
   std::vector<double> params() const { return m_policy.params_host(); }
   double param_norm() const;
   double lr() const { return m_optimizer.lr(); }
+  /// eta_alpha of the next step: config().step_alpha times the schedule's alpha factor.
+  double step_alpha() const { return m_config.step_alpha * m_schedule.alpha_factor(); }
+  /// The learning-rate schedule; the training loop feeds it each record (LrSchedule::observe).
+  LrSchedule& schedule() { return m_schedule; }
+  const LrSchedule& schedule() const { return m_schedule; }
   double sft_seconds() const { return m_sft_seconds; }
 
 private:
@@ -167,6 +175,7 @@ private:
   bool m_reference_is_network = false;
   policies::MlpWorkspace m_ws;
   Optimizer m_optimizer;
+  LrSchedule m_schedule;
   int m_num_groups = 0;
   index_t m_total = 0;
   std::vector<index_t> m_group_sizes;

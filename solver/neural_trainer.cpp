@@ -35,7 +35,7 @@ TraceRecord evaluate_neural(NeuralSolver& solver, const NeuralData& data,
   r.grad_norm = last.grad_norm;
   r.param_norm = solver.param_norm();
   r.step_theta = solver.lr();
-  r.step_alpha = solver.config().step_alpha;
+  r.step_alpha = solver.step_alpha();
   r.empty_group_steps = last.empty_groups;
 
   const auto train = solver.evaluate(*data.train);
@@ -68,7 +68,12 @@ double train_neural(NeuralSolver& solver, const NeuralData& data, const TraceOpt
         last = solver.step();
         return last.iteration;
       },
-      [&](index_t, double wall) { sink(evaluate_neural(solver, data, last, wall)); });
+      [&](index_t, double wall) {
+        const TraceRecord record = evaluate_neural(solver, data, last, wall);
+        sink(record);
+        solver.schedule().observe(record);
+      },
+      [&] { return solver.schedule().stopped(); });
 }
 
 } // namespace grpo::solver

@@ -27,8 +27,9 @@ TraceRecord evaluate_neural(NeuralSolver& solver, const NeuralData& data,
 std::vector<TraceRecord::Column> metric_columns(const std::string& split, const PairMetrics& m);
 
 /// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
-/// config.iterations with the log-linear policy's loop (training_loop: records, checkpoints);
-/// calls `sink` on every rank for every record. Returns the seconds spent in the loop.
+/// config.iterations, or until the plateau schedule stops the run, with the log-linear policy's
+/// loop (training_loop: records, checkpoints, the schedule's observations); calls `sink` on
+/// every rank for every record. Returns the seconds spent in the loop.
 double train_neural(NeuralSolver& solver, const NeuralData& data, const TraceOptions& options,
                     const RecordSink& sink);
 inline double train_neural(NeuralSolver& solver, const NeuralData& data, index_t every,

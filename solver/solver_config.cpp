@@ -192,7 +192,13 @@ void SolverConfig::validate(const std::vector<index_t>& group_sizes) const {
       throw ConfigError("option --projection-radius: projection is not defined for "
                         "--closed-form (the solve is unconstrained)");
     }
+    if (schedule.active()) {
+      throw ConfigError(std::string("option --lr-schedule: '") + lr_schedule_name(schedule.type) +
+                        "' (or --lr-warmup) is not available with --closed-form (its theta "
+                        "step is an exact solve, without a learning rate)");
+    }
   }
+  schedule.validate(iterations);
   for (int g = 0; g < k; ++g) {
     if (group_sizes[g] <= 0) {
       throw DataError("training split: group " + std::to_string(g) +

@@ -4,6 +4,7 @@
 
 #include "core/views.hpp"
 #include "solver/losses.hpp"
+#include "solver/lr_schedule.hpp"
 
 #include <cstdint>
 #include <string>
@@ -59,6 +60,9 @@ struct SolverConfig {
   std::int64_t iterations = 1000;
   std::uint64_t seed = 2021;
   double param_limit = 1.0; ///< theta_0 ~ U[0, param_limit]^P unless given explicitly
+  /// Schedule of eta_theta (of ada_coef with AdaGrad-type steps) and, on plateau drops, of
+  /// eta_alpha.
+  LrScheduleConfig schedule;
 
   LossType loss() const;
   WeightRule weight_rule() const;

@@ -52,15 +52,19 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
 /// The loop of every policy: from `done()` steps to `total`, `step()` makes one step and returns
 /// its 0-based index t; `record(t, wall)` is called after step t when t % options.every == 0 and
 /// after the last step; options.checkpoint when the steps done are a multiple of
-/// options.checkpoint_every (after that step's record), except after the last step. Wall-clock
-/// times include options.wall_offset. Returns the seconds spent in the loop.
+/// options.checkpoint_every (after that step's record), except after the last step. When
+/// `stop` is given and returns true after a record, the loop ends there (early stopping): that
+/// record is the last. Wall-clock times include options.wall_offset. Returns the seconds spent
+/// in the loop.
 double training_loop(const TraceOptions& options, index_t total,
                      const std::function<index_t()>& done, const std::function<index_t()>& step,
-                     const std::function<void(index_t, double)>& record);
+                     const std::function<void(index_t, double)>& record,
+                     const std::function<bool()>& stop = {});
 
 /// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
-/// config.iterations; calls `sink` on every rank for every record. Returns the seconds spent in
-/// the loop, records included.
+/// config.iterations, or until the plateau schedule stops the run; calls `sink` on every rank for
+/// every record, then feeds the record to the schedule (LrSchedule::observe). Returns the
+/// seconds spent in the loop, records included.
 double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
              const RecordSink& sink);
 inline double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,

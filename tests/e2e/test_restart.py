@@ -215,3 +215,53 @@ def test_numerical_fault_keeps_the_last_good_checkpoint(dataset, tmp_path):
     assert not os.path.exists(f"{checkpoint}.tmp")
     with h5py.File(trace, "r") as f:
         assert f.attrs["status"].startswith("failed: ")
+
+
+# patience 0 and no threshold: the rate drops at every record whose validation loss is not the
+# lowest so far, so both runs below drop several times before their checkpoint and after it.
+PLATEAU = ["--lr-schedule", "plateau", "--plateau-patience", 0, "--plateau-threshold", 0,
+           "--plateau-stop-lr", 0]
+
+
+def plateau_args(policy, dataset, survey, out, *extra):
+    if policy == "loglinear":
+        return ["train", "--dataset", dataset, "--out", out, "--method", "gr-dpo", "--iterations",
+                6000, "--trace-every", 100, "--batch-size", 4096, "--batch-mode",
+                "group-weighted", "--checkpoint-every", 3500, "-q", *PLATEAU, *extra]
+    args = [a for a in mlp_args(survey, out, *PLATEAU, *extra)]
+    at = args.index("--checkpoint-every")
+    args[at + 1] = 2000
+    return args
+
+
+@pytest.mark.parametrize("policy,ranks", [("loglinear", 1), ("loglinear", 2), ("mlp", 1),
+                                          ("mlp", 2)])
+def test_killed_run_with_a_plateau_schedule_resumes_bit_for_bit(dataset, survey, tmp_path,
+                                                                monkeypatch, policy, ranks):
+    """The plateau rule's state (best loss, bad records, drops, the scaled alpha step) is in the
+    checkpoint: the resumed run drops its rate at the same records as the uninterrupted one."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("a")
+    os.makedirs("b")
+    run(plateau_args(policy, dataset, survey, "a/t.h5"), ranks)
+    done = kill_after_first_checkpoint(plateau_args(policy, dataset, survey, "b/t.h5"), ranks,
+                                       "b/t.h5.ckpt")
+    with h5py.File("b/t.h5.ckpt", "r") as f:
+        assert f.attrs["schema_version"] == "1.2"
+        state = f["schedule_state"][()]
+        assert state[6] >= 1, "no drop before the checkpoint: the test would prove little"
+    resumed = run([a for a in plateau_args(policy, dataset, survey, "b/t.h5", "--resume")
+                   if a != "-q"], ranks)
+    assert f"after step {done}" in resumed.stdout
+    got, want = datasets("b/t.h5"), datasets("a/t.h5")
+    assert got.keys() == want.keys()
+    for name in want:
+        if name not in WALL_CLOCK:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    got_attrs, want_attrs = attributes("b/t.h5"), attributes("a/t.h5")
+    assert got_attrs.keys() == want_attrs.keys()
+    for name in want_attrs:
+        np.testing.assert_array_equal(got_attrs[name], want_attrs[name], err_msg=name)
+    assert want_attrs["lr_drops"] > state[6]  # drops after the checkpoint too
+    step_alpha = want["step_alpha"]
+    assert step_alpha[-1] == step_alpha[0] * 0.5 ** want_attrs["lr_drops"]  # the alpha tie

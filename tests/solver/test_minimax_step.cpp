@@ -341,6 +341,59 @@ TEST(MinimaxStep, AdaptiveStepsUseTheAccumulatedUnweightedGradient) {
   EXPECT_NEAR(s.adagrad_sum(), h, 1e-12);
 }
 
+TEST(MinimaxStep, ScheduleScalesTheStepsOfEveryUpdate) {
+  // Each scheduled step equals the step of an unscheduled solver with eta_theta * factor(t)
+  // (and eta_alpha * alpha_factor) started from the same state: the same bits.
+  const auto data = test::random_data({6, 9}, 2, 4);
+  const auto split = test::whole_split(data);
+  auto c = config_for(Method::GrDpo, 0.3, 0.2, 1.0);
+  c.iterations = 8;
+  c.schedule.type = solver::LrScheduleType::Cosine;
+  c.schedule.warmup = 3;
+  c.schedule.min_factor = 0.2;
+  MinimaxSolver s(c, Communicator(), split, {1.0, -1.0});
+  for (int t = 0; t < 8; ++t) {
+    auto plain = c;
+    plain.schedule = {};
+    plain.step_theta = c.step_theta * s.schedule().lr_factor(t);
+    MinimaxSolver p(plain, Communicator(), split, {0.0, 0.0});
+    p.restore(s.state());
+    const auto r = s.step();
+    p.step();
+    EXPECT_EQ(r.step_theta, plain.step_theta) << "t = " << t;
+    EXPECT_EQ(s.theta(), p.theta()) << "t = " << t;
+    EXPECT_EQ(s.log_alpha(), p.log_alpha()) << "t = " << t;
+  }
+  EXPECT_EQ(s.schedule().lr_factor(0), 1.0 / 3.0);
+
+  // Two plateau drops: eta_theta * 0.01 and, tied to it, eta_alpha * 0.25.
+  auto q = config_for(Method::GrDpo, 0.3, 0.2, 1.0);
+  q.iterations = 4;
+  q.schedule.type = solver::LrScheduleType::Plateau;
+  q.schedule.patience = 0;
+  q.schedule.threshold = 0.0; // an equal loss is no improvement
+  MinimaxSolver a(q, Communicator(), split, {1.0, -1.0});
+  a.step();
+  for (const double loss : {1.0, 1.0, 1.0}) {
+    a.schedule().observe(loss);
+  }
+  ASSERT_EQ(a.schedule().drops(), 2);
+  auto plain = q;
+  plain.schedule = {};
+  plain.step_theta = 0.3 * (0.1 * 0.1);
+  plain.step_alpha = 0.2 * 0.25;
+  MinimaxSolver b(plain, Communicator(), split, {0.0, 0.0});
+  auto state = a.state();
+  EXPECT_EQ(state.schedule.size(), 8U);
+  state.schedule.clear(); // b has no schedule
+  b.restore(state);
+  const auto r = a.step();
+  b.step();
+  EXPECT_EQ(r.step_alpha, plain.step_alpha);
+  EXPECT_EQ(a.theta(), b.theta());
+  EXPECT_EQ(a.log_alpha(), b.log_alpha());
+}
+
 TEST(MinimaxStep, L2IsAddedOnceToTheGradient) {
   const auto data = two_points();
   const auto split = test::whole_split(data);

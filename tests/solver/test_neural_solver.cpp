@@ -349,6 +349,50 @@ TEST(NeuralSolver, RestoredStateContinuesBitForBit) {
   }
 }
 
+TEST(NeuralSolver, ScheduleSetsTheLearningRateOfEveryStep) {
+  // A scheduled step equals an unscheduled solver's step at lr * factor(t) (and eta_alpha *
+  // alpha_factor) from the same state; the plateau rule's drops reach both rates.
+  const auto data = test::option_data({12, 9, 7}, 3, 4, true);
+  const auto split = test::option_split(data, 0, 1);
+  NeuralConfig c;
+  c.method = Method::GrDpo;
+  c.network.hidden = {5};
+  c.batch_size = 8;
+  c.optimizer = solver::OptimizerConfig::defaults(solver::OptimizerType::Adam);
+  c.optimizer.lr = 0.01;
+  c.iterations = 7;
+  c.schedule.type = solver::LrScheduleType::Plateau;
+  c.schedule.warmup = 2;
+  c.schedule.patience = 0;
+  c.schedule.threshold = 0.0; // an equal loss is no improvement
+  NeuralSolver s(c, test::self_communicator(), split);
+  s.prepare(); // freezes the initial network as the reference, part of the state
+  for (int t = 0; t < 7; ++t) {
+    if (t == 4) {
+      s.schedule().observe(1.0);
+      s.schedule().observe(1.0); // one drop: lr * 0.1, eta_alpha * 0.5
+      ASSERT_EQ(s.schedule().drops(), 1);
+    }
+    const double factor = s.schedule().lr_factor(t);
+    auto plain = c;
+    plain.schedule = {};
+    plain.step_alpha = c.step_alpha * s.schedule().alpha_factor();
+    NeuralSolver p(plain, test::self_communicator(), split);
+    auto state = s.state();
+    state.schedule.clear();
+    state.lr = c.optimizer.lr * factor;
+    p.restore(state);
+    const auto a = s.step();
+    const auto b = p.step();
+    EXPECT_EQ(s.lr(), c.optimizer.lr * factor) << "t = " << t;
+    EXPECT_EQ(a.loss, b.loss) << "t = " << t;
+    EXPECT_EQ(get_params(s), get_params(p)) << "t = " << t;
+    EXPECT_EQ(s.log_alpha(), p.log_alpha()) << "t = " << t;
+  }
+  EXPECT_EQ(s.step_alpha(), c.step_alpha * 0.5);
+  EXPECT_EQ(s.lr(), c.optimizer.lr * 0.1);
+}
+
 TEST(NeuralSolver, RestoreRefusesStatesOfAnotherShape) {
   const auto data = test::option_data({6, 4}, 3, 1);
   const auto split = test::option_split(data, 0, 1);
