@@ -387,7 +387,7 @@ int run_train(core::Environment& env, const std::vector<std::string>& args) {
   const auto checkpoint =
       resume_run(setup.checkpoint, {setup.dataset, setup.out}, config_text, checksum, comm, env);
   if (checkpoint) {
-    solver.restore(checkpoint->state);
+    restore_checkpoint(solver, *checkpoint, setup.checkpoint);
   }
   if (!setup.quiet) {
     root_print(env, "# grpo train: resolved configuration\n" + config_text +

@@ -265,7 +265,7 @@ int run_train_mlp(core::Environment& env, const ParsedOptions& parsed) {
   const auto checkpoint =
       resume_run(setup.checkpoint, setup.paths, config_text, checksum, comm, env);
   if (checkpoint) {
-    solver.restore(checkpoint->state);
+    restore_checkpoint(solver, *checkpoint, setup.checkpoint);
   }
   if (!setup.quiet) {
     root_print(env, "# grpo train: resolved configuration\n" + config_text + "# network " +

@@ -42,6 +42,18 @@ std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const Run
                                          const std::string& checksum, const Communicator& comm,
                                          const core::Environment& env);
 
+/// solver.restore(checkpoint.state), with the checkpoint file named in a DataError (the solver's
+/// messages start "checkpoint: ...").
+template <class Solver>
+void restore_checkpoint(Solver& solver, const io::Checkpoint& checkpoint,
+                        const CheckpointSetup& setup) {
+  try {
+    solver.restore(checkpoint.state);
+  } catch (const DataError& e) {
+    throw DataError("'" + setup.path + "': " + e.what());
+  }
+}
+
 /// The checkpoint callback of solver::TraceOptions for either policy: rank 0 writes `base` (the
 /// run's configuration, checksum, rank count, finals) with the solver's state, the trace's
 /// record count and the loop's wall time to setup.path.

@@ -265,3 +265,25 @@ def test_killed_run_with_a_plateau_schedule_resumes_bit_for_bit(dataset, survey,
     assert want_attrs["lr_drops"] > state[6]  # drops after the checkpoint too
     step_alpha = want["step_alpha"]
     assert step_alpha[-1] == step_alpha[0] * 0.5 ** want_attrs["lr_drops"]  # the alpha tie
+
+
+def test_resume_refuses_a_tampered_schedule_state(dataset, tmp_path):
+    trace = tmp_path / "t.h5"
+    checkpoint = f"{trace}.ckpt"
+    args = ["train", "--dataset", dataset, "--out", trace, "--iterations", 200000,
+            "--trace-every", 100, "--checkpoint-every", 500, "-q", *PLATEAU]
+    kill_after_first_checkpoint(args, 1, checkpoint)
+    with h5py.File(checkpoint, "r+") as f:
+        state = f["schedule_state"][()]
+        state[7] = 0.5  # the stopped flag
+        del f["schedule_state"]
+        f["schedule_state"] = state
+    before = datasets(trace)
+    bad = run(args + ["--resume"], check=False)
+    assert bad.returncode == 3, bad.stderr
+    line = bad.stderr.strip()
+    assert "\n" not in line and checkpoint in line and "schedule_state" in line and "0.5" in line
+    after = datasets(trace)
+    assert after.keys() == before.keys()
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
