@@ -514,7 +514,7 @@ void FusedLossGradient::layout(const std::vector<index_t>& piece_begin,
 FusedLossGradient::HostSums FusedLossGradient::run(
     const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split, LossType loss,
     double beta, bool with_gradient, const Kokkos::View<const index_t*, MemSpace>* rows,
-    const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end) {
+    const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end, bool to_host) {
   core::ProfilingRegion region("grpo::solver::fused");
   layout(piece_begin, piece_end);
   const int dim = split.feature_dim;
@@ -549,7 +549,9 @@ FusedLossGradient::HostSums FusedLossGradient::run(
     });
   });
   add_piece_chunks(m_partial, m_piece_chunks, m_piece_sums, pieces, width);
-  Kokkos::deep_copy(m_piece_sums_host, m_piece_sums);
+  if (to_host) {
+    Kokkos::deep_copy(m_piece_sums_host, m_piece_sums);
+  }
   return m_piece_sums_host;
 }
 
@@ -563,7 +565,7 @@ FusedLossGradient::HostSums FusedLossGradient::full(const policies::LogLinearPol
     begin.push_back(piece.local_begin);
     end.push_back(piece.local_begin + piece.size());
   }
-  return run(policy, split, loss, beta, with_gradient, nullptr, begin, end);
+  return run(policy, split, loss, beta, with_gradient, nullptr, begin, end, true);
 }
 
 FusedLossGradient::HostSums
@@ -573,7 +575,7 @@ FusedLossGradient::batch(const policies::LogLinearPolicy& policy,
                          const std::vector<index_t>& piece_offsets) {
   std::vector<index_t> begin(piece_offsets.begin(), piece_offsets.end() - 1);
   std::vector<index_t> end(piece_offsets.begin() + 1, piece_offsets.end());
-  return run(policy, split, loss, beta, true, &rows, begin, end);
+  return run(policy, split, loss, beta, true, &rows, begin, end, true);
 }
 
 } // namespace grpo::solver

@@ -46,14 +46,37 @@ public:
                  LossType loss, double beta, const Kokkos::View<const index_t*, MemSpace>& rows,
                  const std::vector<index_t>& piece_offsets);
 
+  /// The step's pass over every row: as full() with the gradient, but the gradient sums stay
+  /// on the device for combine(); returns the pieces' loss sums (the only values copied back).
+  const std::vector<double>& step_full(const policies::LogLinearPolicy& policy,
+                                       const policies::PreferenceSplit& split, LossType loss,
+                                       double beta);
+  /// The same over a batch (the rows and offsets of batch()).
+  const std::vector<double>& step_batch(const policies::LogLinearPolicy& policy,
+                                        const policies::PreferenceSplit& split, LossType loss,
+                                        double beta,
+                                        const Kokkos::View<const index_t*, MemSpace>& rows,
+                                        const std::vector<index_t>& piece_offsets);
+  /// Weighted sums of the last step pass's gradient sums, on the device: with P pieces,
+  /// `coef_use` holds `rows` rows of 2P values, the coefficients c(r, p) and then flags u(r, p)
+  /// (1 or 0), and out[r d + j] = the sum over p = 0, 1, ... with u(r, p) = 1 of
+  /// c(r, p) G_p[j], accumulated in that order from 0 (the host loop's bits). Copies rows 2P
+  /// values to the device and rows d values back.
+  void combine(const std::vector<double>& coef_use, int rows, std::vector<double>& out);
+
   /// Rows per chunk (a chunk is the unit of parallel work).
   static index_t chunk_rows();
 
 private:
+  /// The pass itself: per-piece sums into m_piece_sums (device), copied to the host mirror
+  /// when `to_host`.
   HostSums run(const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split,
                LossType loss, double beta, bool with_gradient,
                const Kokkos::View<const index_t*, MemSpace>* rows,
-               const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end);
+               const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end,
+               bool to_host);
+  /// Copies the loss column of m_piece_sums to m_losses.
+  const std::vector<double>& copy_losses();
   /// Cuts [piece_begin[p], piece_end[p]) into chunks; reuses the last layout when unchanged.
   void layout(const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end);
 
@@ -63,6 +86,10 @@ private:
   View2<double> m_partial;       ///< [chunks][width]
   Sums m_piece_sums;             ///< [pieces][width]
   HostSums m_piece_sums_host;
+  View1<double> m_losses_dev;          ///< [pieces], the loss column packed for one copy
+  std::vector<double> m_losses;        ///< host copy of the loss sums of the last step pass
+  Sums m_coef;                         ///< [rows][2 pieces] of combine()
+  Sums m_combined;                     ///< [rows][d] of combine()
   std::vector<index_t> m_layout_begin; ///< the piece ranges of the current layout
   std::vector<index_t> m_layout_end;
   index_t m_num_chunks = 0;

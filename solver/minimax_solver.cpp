@@ -14,6 +14,26 @@ namespace grpo::solver {
 
 namespace {
 
+/// FusedLossGradient::combine's contract and arithmetic over gradient sums held on the host
+/// (`gradients`: one row of d values per contribution).
+void combine_on_host(const std::vector<double>& gradients, int d,
+                     const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
+  const std::size_t parts = coef_use.size() / (2 * static_cast<std::size_t>(rows));
+  out.assign(static_cast<std::size_t>(rows) * d, 0.0);
+  for (int r = 0; r < rows; ++r) {
+    const double* coef = coef_use.data() + static_cast<std::size_t>(r) * 2 * parts;
+    double* sum = out.data() + static_cast<std::size_t>(r) * d;
+    for (std::size_t c = 0; c < parts; ++c) {
+      if (coef[parts + c] != 0.0) {
+        const double* g = gradients.data() + c * d;
+        for (int j = 0; j < d; ++j) {
+          sum[j] += coef[c] * g[j];
+        }
+      }
+    }
+  }
+}
+
 double norm2(const std::vector<double>& v) {
   double s = 0.0;
   for (double x : v) {
@@ -222,14 +242,19 @@ void MinimaxSolver::gradient_step(StepReport& report) {
     // Every rank holds the global statistics: the whole step is local, no communication.
     m_counts = m_group_sizes;
     statistics_contributions(local);
-    finish_gradient_step(local, false, report);
+    finish_gradient_step(
+        local,
+        [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
+          combine_on_host(m_statistics_grad, m_dim, coef_use, rows, out);
+        },
+        false, report);
     return;
   }
-  FusedLossGradient::HostSums sums;
+  const std::vector<double>* losses = nullptr;
   const LossType loss = m_config.loss();
   if (m_full_batch) {
     m_counts = m_group_sizes;
-    sums = m_fused.full(m_policy, m_train, loss, m_config.beta, true);
+    losses = &m_fused.step_full(m_policy, m_train, loss, m_config.beta);
   } else {
     // The step's draw (identical on every rank), sorted; this rank keeps its own rows.
     m_sampler.draw(m_iteration, m_batch_rows, m_counts);
@@ -254,13 +279,20 @@ void MinimaxSolver::gradient_step(StepReport& report) {
       piece_offsets.push_back(static_cast<index_t>(position));
     }
     Kokkos::deep_copy(m_batch_local, host);
-    sums = m_fused.batch(m_policy, m_train, loss, m_config.beta, m_batch_local, piece_offsets);
+    losses =
+        &m_fused.step_batch(m_policy, m_train, loss, m_config.beta, m_batch_local, piece_offsets);
   }
   for (std::size_t p = 0; p < m_train.pieces.size(); ++p) {
-    local.push_back(
-        Contribution{m_train.pieces[p].group, sums(p, 0), &sums(p, 1), m_piece_whole[p]});
+    local.push_back(Contribution{m_train.pieces[p].group, (*losses)[p], m_piece_whole[p]});
   }
-  finish_gradient_step(local, true, report);
+  // The pieces' gradient sums stay on the device: only the K loss sums came back, and the
+  // weighted sums of the step (a few rows of d values) are formed there.
+  finish_gradient_step(
+      local,
+      [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
+        m_fused.combine(coef_use, rows, out);
+      },
+      true, report);
 }
 
 void MinimaxSolver::statistics_contributions(std::vector<Contribution>& out) {
@@ -281,12 +313,12 @@ void MinimaxSolver::statistics_contributions(std::vector<Contribution>& out) {
       lin += m_moment[g][a] * m_theta[a];
       grad[a] = 2.0 * (row - m_moment[g][a]);
     }
-    out.push_back(Contribution{g, quad - 2.0 * lin + m_target_sq[g], grad, true});
+    out.push_back(Contribution{g, quad - 2.0 * lin + m_target_sq[g], true});
   }
 }
 
-void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local, bool reduce,
-                                         StepReport& report) {
+void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
+                                         const Combine& combine, bool reduce, StepReport& report) {
   const int k_groups = m_num_groups;
   const int d = m_dim;
   const auto rule = m_config.weight_rule();
@@ -346,43 +378,57 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   double* payload = m_payload.data();
   double local_max = -std::numeric_limits<double>::infinity();
   std::vector<double> exponent(local.size(), 0.0);
-  for (std::size_t c = 0; c < local.size(); ++c) {
+  // The payload's gradient parts are weighted sums of the contributions' gradient sums G_c,
+  // formed by `combine` (where the G_c live) from one row of coefficients each:
+  //   row 0: U (every contribution, weight 1); row 1: sum_g c_g G_g (fixed weights) or A;
+  //   robust only: row 2: B, rows 3 + q: the q-th split group's s_g G_g.
+  const std::size_t parts = local.size();
+  const int rows =
+      single_robust ? 3 + static_cast<int>(m_split_groups.size()) : (two_phase ? 1 : 2);
+  m_coef_use.assign(static_cast<std::size_t>(rows) * 2 * parts, 0.0);
+  const auto use = [&](int row, std::size_t c, double coefficient) {
+    m_coef_use[static_cast<std::size_t>(row) * 2 * parts + c] = coefficient;
+    m_coef_use[static_cast<std::size_t>(row) * 2 * parts + parts + c] = 1.0;
+  };
+  for (std::size_t c = 0; c < parts; ++c) {
     const auto& part = local[c];
     const int g = part.group;
     payload[g] += part.loss_sum;
-    for (int j = 0; j < d; ++j) {
-      payload[off_u + j] += part.gradient[j];
-    }
+    use(0, c, 1.0);
     if (!robust) {
-      const double coeff = fixed_coefficient(g);
-      for (int j = 0; j < d; ++j) {
-        payload[off_a + j] += coeff * part.gradient[j];
-      }
+      use(1, c, fixed_coefficient(g));
     } else if (single_robust && part.whole && active[g]) {
-      for (int j = 0; j < d; ++j) {
-        payload[off_a + j] += scale[g] * part.gradient[j];
-      }
+      use(1, c, scale[g]);
       exponent[c] = m_weights.exponent(g, scale[g] * part.loss_sum, eta_alpha);
       local_max = std::max(local_max, exponent[c]);
     } else if (single_robust && active[g]) {
-      const auto q = static_cast<std::size_t>(
-          std::lower_bound(m_split_groups.begin(), m_split_groups.end(), g) -
-          m_split_groups.begin());
-      for (int j = 0; j < d; ++j) {
-        payload[off_split + q * d + j] += scale[g] * part.gradient[j];
-      }
+      const auto q = std::lower_bound(m_split_groups.begin(), m_split_groups.end(), g) -
+                     m_split_groups.begin();
+      use(3 + static_cast<int>(q), c, scale[g]);
     }
   }
   if (single_robust) {
     payload[off_m] = local_max;
-    for (std::size_t c = 0; c < local.size(); ++c) {
+    for (std::size_t c = 0; c < parts; ++c) {
       const int g = local[c].group;
       if (local[c].whole && active[g]) {
-        const double f = std::exp(exponent[c] - local_max) * scale[g];
-        for (int j = 0; j < d; ++j) {
-          payload[off_m + 1 + j] += f * local[c].gradient[j];
-        }
+        use(2, c, std::exp(exponent[c] - local_max) * scale[g]);
       }
+    }
+  }
+  combine(m_coef_use, rows, m_combined);
+  const auto row_to = [&](int row, std::size_t offset) {
+    std::copy(m_combined.begin() + static_cast<std::ptrdiff_t>(row) * d,
+              m_combined.begin() + static_cast<std::ptrdiff_t>(row + 1) * d, payload + offset);
+  };
+  row_to(0, off_u);
+  if (rows > 1) {
+    row_to(1, off_a);
+  }
+  if (single_robust) {
+    row_to(2, off_m + 1);
+    for (std::size_t q = 0; q < m_split_groups.size(); ++q) {
+      row_to(3 + static_cast<int>(q), off_split + q * d);
     }
   }
   if (reduce) {
@@ -451,12 +497,12 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
     // exp_adaptive: eta_alpha depends on this step's H, so alpha moves between two reductions.
     m_weights.update(estimate, active, report.step_alpha);
     const auto w = weights();
-    for (const auto& part : local) {
-      const int g = part.group;
-      for (int j = 0; j < d; ++j) {
-        direction[j] += w[g] * scale[g] * part.gradient[j];
-      }
+    m_coef_use.assign(2 * parts, 1.0);
+    for (std::size_t c = 0; c < parts; ++c) {
+      const int g = local[c].group;
+      m_coef_use[c] = w[g] * scale[g];
     }
+    combine(m_coef_use, 1, direction);
     if (reduce) {
       m_comm.allreduce_sum(direction);
     }

@@ -15,6 +15,7 @@
 #include "solver/lr_schedule.hpp"
 #include "solver/solver_config.hpp"
 
+#include <functional>
 #include <vector>
 
 namespace grpo::solver {
@@ -75,17 +76,22 @@ public:
   const LrSchedule& schedule() const { return m_schedule; }
 
 private:
-  /// What this rank contributes to a step for one group: its loss sum and gradient sum.
+  /// What this rank contributes to a step for one group: its loss sum (its gradient sum is
+  /// reached through a Combine).
   struct Contribution {
     int group;
     double loss_sum;
-    const double* gradient; ///< d values
-    bool whole;             ///< no other rank holds rows of this group
+    bool whole; ///< no other rank holds rows of this group
   };
+  /// Weighted sums of the contributions' gradient sums (FusedLossGradient::combine's contract:
+  /// `rows` rows of coefficients and flags in, rows x d sums out): on the device for the fused
+  /// pass, on the host for the sufficient statistics.
+  using Combine =
+      std::function<void(const std::vector<double>& coef_use, int rows, std::vector<double>& out)>;
   void gradient_step(StepReport& report);
   void statistics_contributions(std::vector<Contribution>& out);
-  void finish_gradient_step(const std::vector<Contribution>& local, bool reduce,
-                            StepReport& report);
+  void finish_gradient_step(const std::vector<Contribution>& local, const Combine& combine,
+                            bool reduce, StepReport& report);
   void closed_form_step(StepReport& report);
   void compute_sufficient_statistics();
   void set_theta(const std::vector<double>& theta);
@@ -130,6 +136,8 @@ private:
   View1<index_t> m_batch_local;
   std::vector<double> m_payload;
   std::vector<double> m_statistics_grad; ///< K x d, statistics path
+  std::vector<double> m_coef_use;        ///< combine's coefficients and flags
+  std::vector<double> m_combined;        ///< combine's rows x d sums
 };
 
 } // namespace grpo::solver
