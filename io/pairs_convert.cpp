@@ -486,9 +486,8 @@ void write_pairs(DatasetWriter& writer, const std::string& input, const PairsSpe
     }
     option_rows.resize(2 * count * d);
     for (std::size_t k = 0; k < count; ++k) {
-      std::copy(b.chosen + k * d, b.chosen + (k + 1) * d, option_rows.begin() + 2 * k * d);
-      std::copy(b.rejected + k * d, b.rejected + (k + 1) * d,
-                option_rows.begin() + (2 * k + 1) * d);
+      std::copy(b.chosen + k * d, b.chosen + (k + 1) * d, option_rows.data() + 2 * k * d);
+      std::copy(b.rejected + k * d, b.rejected + (k + 1) * d, option_rows.data() + (2 * k + 1) * d);
     }
     chosen_option.assign(count, 0);
     rejected_option.assign(count, 1);

@@ -68,8 +68,8 @@ public:
   ~PairsReader();
   PairsReader(const PairsReader&) = delete;
   PairsReader& operator=(const PairsReader&) = delete;
-  PairsReader(PairsReader&&) noexcept;
-  PairsReader& operator=(PairsReader&&) noexcept;
+  PairsReader(PairsReader&& other) noexcept;
+  PairsReader& operator=(PairsReader&& other) noexcept;
 
   /// The next row (false at the end of the input). DataError on a bad row.
   bool next(PairRow& row);

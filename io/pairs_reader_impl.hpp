@@ -250,7 +250,8 @@ public:
 
 protected:
   /// Checks a row's group and split values and stores them.
-  void set_group(PairRow& row, std::string value, std::int64_t column, const std::string& what) {
+  void set_group(PairRow& row, std::string value, std::int64_t column,
+                 const std::string& what) const {
     if (pairs_detail::trim(value).empty()) {
       pairs_detail::fail(m_name, row.line, column,
                          what + ": value " + shown(value) +
@@ -259,7 +260,7 @@ protected:
     row.group = std::move(value);
   }
   void set_split(PairRow& row, const std::string& value, std::int64_t column,
-                 const std::string& what) {
+                 const std::string& what) const {
     row.split = pairs_detail::split_index(value);
     if (row.split < 0) {
       pairs_detail::fail(m_name, row.line, column,
