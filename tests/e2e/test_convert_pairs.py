@@ -14,6 +14,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -272,3 +273,10 @@ def test_a_study_converts_once_and_reuses_the_data(grpo_bin, tmp_path):
     again = study("run", EXAMPLE / "study.toml", "--out", out)
     assert again.returncode == 0 and "35 tasks, 35 already done" in again.stdout, again.stdout
     assert (out / "data" / "text.h5").stat().st_mtime_ns == before
+
+
+def test_the_example_inputs_are_what_their_script_makes(tmp_path):
+    subprocess.run([sys.executable, EXAMPLE / "make_pairs.py", tmp_path], check=True,
+                   capture_output=True)
+    for name in ("pairs.jsonl", "features.csv"):
+        assert (tmp_path / name).read_bytes() == (EXAMPLE / name).read_bytes(), name
