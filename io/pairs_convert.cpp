@@ -305,6 +305,7 @@ void convert_pairs(std::istream& in, const std::string& name, const PairsSpec& s
   struct Bucket {
     index_t next = 0; ///< dataset row of the first buffered pair
     std::size_t count = 0;
+    std::size_t capacity = 0; ///< rows of the buffers (0: not allocated yet)
     std::vector<float> chosen, rejected, ref;
     std::vector<std::int64_t> line;
   };
@@ -353,11 +354,14 @@ void convert_pairs(std::istream& in, const std::string& name, const PairsSpec& s
       changed();
     }
     Bucket& b = buckets[static_cast<std::size_t>(s) * groups + g];
-    if (b.chosen.empty()) {
-      b.chosen.resize(capacity * d);
-      b.rejected.resize(capacity * d);
-      b.ref.resize(ref ? capacity : 0);
-      b.line.resize(capacity);
+    if (b.capacity == 0) { // never more rows than the bucket will hold
+      const index_t rows = plan.offsets[static_cast<std::size_t>(s)][g + 1] -
+                           plan.offsets[static_cast<std::size_t>(s)][g];
+      b.capacity = std::min(capacity, static_cast<std::size_t>(rows));
+      b.chosen.resize(b.capacity * d);
+      b.rejected.resize(b.capacity * d);
+      b.ref.resize(ref ? b.capacity : 0);
+      b.line.resize(b.capacity);
     }
     float* chosen = b.chosen.data() + b.count * d;
     float* rejected = b.rejected.data() + b.count * d;
@@ -368,14 +372,18 @@ void convert_pairs(std::istream& in, const std::string& name, const PairsSpec& s
       std::copy(row.chosen_features.begin(), row.chosen_features.end(), chosen);
       std::copy(row.rejected_features.begin(), row.rejected_features.end(), rejected);
     } else {
-      pair_text_features(row.prompt, row.chosen, plan.dim, chosen);
-      pair_text_features(row.prompt, row.rejected, plan.dim, rejected);
+      // The prompt block is the same for both responses: hashed once.
+      const int response = (plan.dim + 1) / 2;
+      hash_text(row.chosen, chosen, response);
+      hash_text(row.rejected, rejected, response);
+      hash_text(row.prompt, chosen + response, plan.dim - response);
+      std::copy(chosen + response, chosen + plan.dim, rejected + response);
     }
     if (ref) {
       b.ref[b.count] = static_cast<float>(row.ref_chosen - row.ref_rejected);
     }
     b.line[b.count] = row.line;
-    if (++b.count == capacity) {
+    if (++b.count == b.capacity) {
       flush(b, s);
     }
     ++i;

@@ -173,6 +173,28 @@ TEST(PairsConvert, MinPairsIsCheckedPerGroupAndSplit) {
   EXPECT_THROW(plan_of("\n\n", PairsSpec{}), DataError);
 }
 
+TEST(PairsConvert, HashTextIsHashNgramsOfTextNgrams) {
+  // The allocation-free hash_text against the n-gram strings, on random texts of letters,
+  // digits, punctuation, spaces and UTF-8 bytes.
+  const std::string alphabet = "aZ9 ,.-\n\xc3\xa9Qx  b";
+  std::uint64_t state = 12345;
+  for (int t = 0; t < 500; ++t) {
+    std::string text;
+    const int length = t % 60;
+    for (int k = 0; k < length; ++k) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      text += alphabet[(state >> 33) % alphabet.size()];
+    }
+    for (const int size : {1, 7, 29}) {
+      std::vector<float> fast(static_cast<std::size_t>(size));
+      std::vector<float> slow(static_cast<std::size_t>(size));
+      hash_text(text, fast.data(), size);
+      hash_ngrams(text_ngrams(text), slow.data(), size);
+      ASSERT_EQ(fast, slow) << "text '" << text << "', size " << size;
+    }
+  }
+}
+
 TEST(PairsConvert, TextFeaturesUseTheSharedHasher) {
   std::string text;
   for (int k = 0; k < 10; ++k) {
@@ -184,8 +206,8 @@ TEST(PairsConvert, TextFeaturesUseTheSharedHasher) {
   const auto plan = plan_of(text, spec);
   const auto rows = collect(text, spec, plan, kPairsDefaultBufferBytes);
   std::vector<float> want(17);
-  hash_text("A short answer", want.data(), 9);
-  hash_text("What is 3?", want.data() + 9, 8);
+  hash_ngrams(text_ngrams("A short answer"), want.data(), 9);
+  hash_ngrams(text_ngrams("What is 3?"), want.data() + 9, 8);
   EXPECT_EQ(rows.chosen[0][3], want);
   pair_text_features("What is 3?", "No idea", 17, want.data());
   EXPECT_EQ(rows.rejected[0][3], want);
