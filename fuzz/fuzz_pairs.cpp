@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   using namespace grpo::io;
+  using grpo::index_t;
   const std::uint8_t spec_byte = data[0];
   PairsSpec spec;
   spec.format = (spec_byte & 1) != 0 ? PairsFormat::Csv : PairsFormat::Jsonl;

@@ -22,6 +22,7 @@ namespace grpo::io {
 namespace pairs_detail {
 
 inline constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kFirstBlockBytes = std::size_t{64} << 10;
 
 [[noreturn]] inline void fail(const std::string& name, std::int64_t line, std::int64_t column,
                               const std::string& what) {
@@ -47,7 +48,7 @@ public:
   ByteSource(std::istream& in, std::string name)
       : m_in(in)
       , m_name(std::move(name))
-      , m_buffer(kBlockBytes)
+      , m_buffer(kFirstBlockBytes)
       , m_crc(crc32(0L, Z_NULL, 0)) {}
 
   /// The next byte, or -1 at the end.
@@ -110,6 +111,9 @@ private:
   bool fill() {
     if (m_eof) {
       return false;
+    }
+    if (m_bytes > 0 && m_buffer.size() < kBlockBytes) {
+      m_buffer.resize(kBlockBytes); // a small first block: small inputs stay cheap
     }
     m_in.read(m_buffer.data(), static_cast<std::streamsize>(m_buffer.size()));
     const auto got = static_cast<std::size_t>(m_in.gcount());
