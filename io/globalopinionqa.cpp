@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,15 +24,6 @@ std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 [[noreturn]] void bad(const std::string& name, const std::string& what) {
   throw DataError(quoted(name) + ": " + what);
-}
-
-std::string trim(const std::string& s) {
-  const char* space = " \t\r\n";
-  const auto first = s.find_first_not_of(space);
-  if (first == std::string::npos) {
-    return "";
-  }
-  return s.substr(first, s.find_last_not_of(space) - first + 1);
 }
 
 /// Identity of a question: its bare text and its options (two questions with the same text but
@@ -336,17 +325,7 @@ std::vector<OpinionRecord> parse_opinion_records(const std::string& text, const 
 }
 
 std::vector<OpinionRecord> read_opinion_records(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw IoError("cannot open '" + path + "': no such file");
-  }
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw IoError("cannot open '" + path + "': not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw IoError("cannot read '" + path + "' (permissions?)");
-  }
+  auto in = open_input_file(path);
   std::ostringstream bytes;
   bytes << in.rdbuf();
   if (in.bad()) {

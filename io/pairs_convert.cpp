@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <unordered_map>
@@ -18,21 +16,6 @@ namespace {
 
 [[noreturn]] void bad(const std::string& name, const std::string& what) {
   throw DataError("'" + printable(name) + "': " + what);
-}
-
-std::ifstream open_input(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw IoError("cannot open '" + path + "': no such file");
-  }
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw IoError("cannot open '" + path + "': not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw IoError("cannot read '" + path + "' (permissions?)");
-  }
-  return in;
 }
 
 /// Units of a group (prompts, or rows without a prompt) in the seeded order of the split.
@@ -285,7 +268,7 @@ PairsPlan plan_pairs(std::istream& in, const std::string& name, const PairsSpec&
 }
 
 PairsPlan plan_pairs(const std::string& path, const PairsSpec& spec) {
-  auto in = open_input(path);
+  auto in = open_input_file(path);
   return plan_pairs(in, path, spec);
 }
 
@@ -478,7 +461,7 @@ void write_pairs(DatasetWriter& writer, const std::string& input, const PairsSpe
   std::vector<float> option_rows;
   std::vector<std::int32_t> chosen_option;
   std::vector<std::int32_t> rejected_option;
-  auto in = open_input(input);
+  auto in = open_input_file(input);
   convert_pairs(in, input, spec, plan, buffer_bytes, [&](const PairsBlock& b) {
     const std::string name = kPairSplitNames[b.split];
     const index_t end = b.begin + b.count;

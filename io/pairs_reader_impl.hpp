@@ -33,15 +33,6 @@ inline constexpr std::size_t kFirstBlockBytes = std::size_t{64} << 10;
   throw DataError(where + ": " + what);
 }
 
-inline std::string trim(std::string_view s) {
-  const char* space = " \t\r\n";
-  const auto first = s.find_first_not_of(space);
-  if (first == std::string_view::npos) {
-    return "";
-  }
-  return std::string(s.substr(first, s.find_last_not_of(space) - first + 1));
-}
-
 /// The input in blocks, with the line number and the CRC-32 of what was read.
 class ByteSource {
 public:
@@ -256,7 +247,7 @@ protected:
   /// Checks a row's group and split values and stores them.
   void set_group(PairRow& row, std::string value, std::int64_t column,
                  const std::string& what) const {
-    if (pairs_detail::trim(value).empty()) {
+    if (trim(value).empty()) {
       pairs_detail::fail(m_name, row.line, column,
                          what + ": value " + shown(value) +
                              ": an empty group (every pair needs a group)");

@@ -2,9 +2,34 @@
 
 #include "core/error.hpp"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace grpo::io {
+
+std::string trim(std::string_view s) {
+  const char* space = " \t\r\n";
+  const auto first = s.find_first_not_of(space);
+  if (first == std::string_view::npos) {
+    return "";
+  }
+  return std::string(s.substr(first, s.find_last_not_of(space) - first + 1));
+}
+
+std::ifstream open_input_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw IoError("cannot open '" + path + "': no such file");
+  }
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw IoError("cannot open '" + path + "': not a regular file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw IoError("cannot read '" + path + "' (permissions?)");
+  }
+  return in;
+}
 
 std::string shown(const std::string& value) {
   constexpr std::size_t kMax = 80;

@@ -1,9 +1,10 @@
 // Helpers of the readers of text inputs (the GlobalOpinionQA JSON array, the JSONL and CSV
-// preference pairs): values shown in one-line messages, JSON error texts, line and column of a
-// byte, UTF-8 validation.
+// preference pairs): opening the file, values shown in one-line messages, JSON error texts,
+// line and column of a byte, UTF-8 validation.
 #pragma once
 
 #include <cstddef>
+#include <fstream>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -11,6 +12,11 @@
 
 namespace grpo::io {
 
+/// `s` without leading and trailing spaces, tabs, CRs and LFs.
+std::string trim(std::string_view s);
+/// Opens an input file for binary reading: IoError "cannot open 'PATH': no such file" (or "not a
+/// regular file"), "cannot read 'PATH' (permissions?)".
+std::ifstream open_input_file(const std::string& path);
 /// A value from an input as a message shows it: quoted, on one line, cut after 80 bytes.
 std::string shown(const std::string& value);
 /// The text of a JSON number for messages (shortest round trip for floating point).
