@@ -246,8 +246,37 @@ def test_two_ranks_write_the_same_file(grpo, text_file, tmp_path):
     assert not list(tmp_path.glob("bad.h5*"))
 
 
+STUDY = """
+[study]
+name = "pairs"
+output = "out"
+seeds = 1
+
+[data.text]
+convert = {{ source = "pairs", input = "{text}", dim = 32, test-fraction = 0.15, seed = 3 }}
+[data.features]
+convert = {{ source = "pairs", input = "{features}", chosen-features = "cf_", rejected-features = "rf_", ref-chosen = "ref_chosen", ref-rejected = "ref_rejected", group-order = "sorted" }}
+
+[[experiment]]
+name = "loglinear"
+methods = ["gr-dpo"]
+[experiment.options]
+iterations = 30
+trace-every = 10
+
+[[experiment]]
+name = "mlp"
+methods = ["gr-dpo"]
+[experiment.options]
+policy = "mlp"
+hidden = "8"
+iterations = 20
+sft-steps = 5
+trace-every = 10
+"""
+
+
 def test_a_study_converts_once_and_reuses_the_data(grpo_bin, tmp_path):
-    out = tmp_path / "study"
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
 
@@ -255,9 +284,17 @@ def test_a_study_converts_once_and_reuses_the_data(grpo_bin, tmp_path):
         return subprocess.run([grpo_bin, "study", *map(str, args)], capture_output=True,
                               text=True, timeout=600, env=env)
 
-    proc = study("run", EXAMPLE / "study.toml", "--out", out)
+    # The example study plans (its conversions' first passes and every run's options checked).
+    proc = study("plan", EXAMPLE / "study.toml", "--out", tmp_path / "example")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "data: 2 task(s)" in proc.stdout and "train: 24 task(s)" in proc.stdout
+    # A smaller study of the same shape runs.
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY.format(text=EXAMPLE / "pairs.jsonl", features=EXAMPLE / "features.csv"))
+    out = tmp_path / "out"
+    proc = study("run", spec, "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "data: 2 task(s)" in proc.stdout and "train: 4 task(s)" in proc.stdout
     plan = json.loads((out / "plan.json").read_text())
     data = {t["id"]: t for t in plan["tasks"] if t["layer"] == "data"}
     assert set(data) == {"data.text", "data.features"}
@@ -269,9 +306,19 @@ def test_a_study_converts_once_and_reuses_the_data(grpo_bin, tmp_path):
                 assert f.attrs["status"] == "completed"
     with h5py.File(out / "data" / "features.h5", "r") as f:
         assert f.attrs["input_rows"] == 114 and f.attrs["reference"] == "given"
+    # The converted data is the direct conversion's, and a rerun reuses it.
+    direct = tmp_path / "direct.h5"
+    subprocess.run([grpo_bin, "convert", "pairs", "--input", EXAMPLE / "pairs.jsonl", "--dim",
+                    "32", "--test-fraction", "0.15", "--seed", "3", "--out", direct], check=True,
+                   capture_output=True, env=env)
+    with h5py.File(out / "data" / "text.h5", "r") as a, h5py.File(direct, "r") as b:
+        for s in SPLITS:
+            np.testing.assert_array_equal(a[f"{s}/chosen"][()], b[f"{s}/chosen"][()])
     before = (out / "data" / "text.h5").stat().st_mtime_ns
-    again = study("run", EXAMPLE / "study.toml", "--out", out)
-    assert again.returncode == 0 and "35 tasks, 35 already done" in again.stdout, again.stdout
+    again = study("run", spec, "--out", out)
+    total = len(plan["tasks"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{total} tasks, {total} already done" in again.stdout, again.stdout
     assert (out / "data" / "text.h5").stat().st_mtime_ns == before
 
 
