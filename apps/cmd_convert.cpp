@@ -265,9 +265,10 @@ io::PairsSpec resolve_pairs(const ParsedOptions& p) {
     throw ConfigError("option --dim: only for text features (precomputed features keep the "
                       "length they have in the file)");
   }
-  if (!c.precomputed() && (given(p, "chosen") || given(p, "rejected")) &&
-      (given(p, "rejected-features") || given(p, "chosen-features"))) {
-    throw ConfigError("option --chosen: text responses and --chosen-features exclude each other");
+  if (c.precomputed() && (given(p, "chosen") || given(p, "rejected"))) {
+    throw ConfigError(std::string("option --") + (given(p, "chosen") ? "chosen" : "rejected") +
+                      ": text responses and precomputed features (--chosen-features) exclude "
+                      "each other");
   }
   if (given(p, "dim")) {
     const auto d = get_int(p, "dim");
