@@ -5,6 +5,7 @@
 #include "apps/options.hpp"
 #include "core/error.hpp"
 #include "io/globalopinionqa.hpp"
+#include "io/pairs_convert.hpp"
 #include "jobs/executors.hpp"
 #include "jobs/plan.hpp"
 #include "jobs/process.hpp"
@@ -76,6 +77,31 @@ io::DatasetSummary opinion_summary(const io::OpinionDataset& data, const io::Opi
   return s;
 }
 
+/// The metadata of the file `grpo convert pairs` writes for a planned conversion.
+io::DatasetSummary pairs_summary(const io::PairsPlan& plan, const io::PairsSpec& spec,
+                                 const std::string& input, const std::string& path) {
+  io::DatasetSummary s;
+  s.path = path;
+  s.schema_version = io::kDatasetSchemaVersion;
+  const io::DatasetHeader header = io::pairs_header(plan, spec, input);
+  s.source = header.source;
+  s.feature_dim = plan.dim;
+  s.group_names = plan.groups;
+  s.attributes = {header.text_attributes.begin(), header.text_attributes.end()};
+  s.attributes["source"] = header.source;
+  for (int k = 0; k < 3; ++k) {
+    if (plan.split_rows(k) > 0) {
+      io::SplitInfo info;
+      info.name = io::kPairSplitNames[k];
+      info.offsets = plan.offsets[static_cast<std::size_t>(k)];
+      info.has_options = spec.options == io::PairOptions::Pair;
+      info.option_rows = info.has_options ? 2 * plan.split_rows(k) : 0;
+      s.splits.push_back(std::move(info));
+    }
+  }
+  return s;
+}
+
 /// The OptionCheck the study parser uses: every run's options through the same parsers as
 /// `grpo generate` / `grpo convert` / `grpo train`, with the data set's metadata (a generated
 /// one's is known from its options, a converted one's from converting its input in memory, an
@@ -108,8 +134,16 @@ private:
   /// Checks the options, then converts the input in memory (nothing is written) and keeps the
   /// metadata of the result for the checks of the training runs on it.
   void convert(const jobs::OptionList& options, const jobs::DataSpec& d) {
-    const io::OpinionSpec spec = check_convert_options(
-        d.convert_source, words(options, {"--out=/nonexistent/grpo-study-check.h5"}));
+    const auto args = words(options, {"--out=/nonexistent/grpo-study-check.h5"});
+    if (d.convert_source == "pairs") {
+      const io::PairsSpec spec = check_convert_pairs_options(args);
+      const std::string input = input_of(options);
+      // The first pass only: every row checked, the split and the offsets known, no features.
+      const io::PairsPlan plan = io::plan_pairs(input, spec);
+      m_summaries[d.name] = pairs_summary(plan, spec, input, "data/" + d.name + ".h5");
+      return;
+    }
+    const io::OpinionSpec spec = check_convert_options(d.convert_source, args);
     std::string input;
     for (const auto& [k, v] : options) {
       if (k == "input") {
@@ -122,6 +156,19 @@ private:
     }
     const auto converted = io::convert_opinions(io::read_opinion_records(input), spec, input);
     m_summaries[d.name] = opinion_summary(converted, spec, input, "data/" + d.name + ".h5");
+  }
+  static std::string input_of(const jobs::OptionList& options) {
+    std::string input;
+    for (const auto& [k, v] : options) {
+      if (k == "input") {
+        input = v;
+      }
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(input, ec)) {
+      throw ConfigError("option --input: no such file '" + input + "'");
+    }
+    return input;
   }
   const io::DatasetSummary& summary_of(const jobs::DataSpec& d) {
     auto it = m_summaries.find(d.name);

@@ -5,6 +5,7 @@
 #include "core/environment.hpp"
 #include "io/dataset.hpp"
 #include "io/globalopinionqa.hpp"
+#include "io/pairs_convert.hpp"
 #include "jobs/study_file.hpp"
 
 #include <string>
@@ -15,7 +16,8 @@ namespace grpo::app {
 int run_generate(core::Environment& env, const std::vector<std::string>& args);
 int run_train(core::Environment& env, const std::vector<std::string>& args);
 int run_info(core::Environment& env, const std::vector<std::string>& args);
-/// `grpo convert SOURCE ...`: real data (globalopinionqa) -> dataset; rank 0 writes the file.
+/// `grpo convert SOURCE ...`: real data (globalopinionqa, pairs) -> dataset; rank 0 writes the
+/// file.
 int run_convert(core::Environment& env, const std::vector<std::string>& args);
 /// `grpo study ...`: runs without MPI (it launches mpirun itself) and without Kokkos.
 int run_study(const std::vector<std::string>& args);
@@ -31,6 +33,8 @@ io::DatasetSummary check_generate_options(const std::vector<std::string>& args);
 /// conversion (io::convert_opinions).
 io::OpinionSpec check_convert_options(const std::string& source,
                                       const std::vector<std::string>& args);
+/// The same for `grpo convert pairs`.
+io::PairsSpec check_convert_pairs_options(const std::vector<std::string>& args);
 /// Checks the options of a `grpo train` run on a dataset with metadata `data` without running it.
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data);
 

@@ -24,7 +24,7 @@ const char* kUsage =
     "Group Robust Preference Optimization: minimax DPO/IPO over user groups.\n\n"
     "Commands:\n"
     "  generate   write the synthetic group bandit of the paper as a dataset\n"
-    "  convert    turn real data (globalopinionqa) into a dataset\n"
+    "  convert    turn real data (globalopinionqa, your pairs) into a dataset\n"
     "  train      run a method (dpo, ipo, is-dpo, is-ipo, gr-dpo, gr-ipo) and write a trace\n"
     "  info FILE  summarise a dataset or a trace\n"
     "  study      plan, run (locally or on Slurm), follow and report a study (a TOML grid)\n\n"

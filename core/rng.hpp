@@ -23,6 +23,7 @@ enum Stream : std::uint64_t {
   kStreamSftOrder = 0x7331,     ///< SFT stage: the pass over the prompts, keyed by epoch
   kStreamOpinionSplit = 0x6f31, ///< grpo convert globalopinionqa: the split of the questions
   kStreamOpinionPairs = 0x6f32, ///< grpo convert globalopinionqa: the rejected options
+  kStreamPairsSplit = 0x7032,   ///< grpo convert pairs: the split of the prompts by fractions
 };
 
 KOKKOS_INLINE_FUNCTION std::uint64_t mix64(std::uint64_t z) {

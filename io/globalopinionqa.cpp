@@ -3,11 +3,10 @@
 #include "core/environment.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "io/text_input.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,44 +20,10 @@ namespace {
 /// Largest deviation of a distribution's sum from 1.
 constexpr double kSumTolerance = 1e-6;
 
-/// A value from the input as a message shows it: quoted, on one line, cut after 80 bytes.
-std::string shown(const std::string& value) {
-  constexpr std::size_t kMax = 80;
-  if (value.size() <= kMax) {
-    return "'" + printable(value) + "'";
-  }
-  return "'" + printable(value.substr(0, kMax)) + "...' (" + std::to_string(value.size()) +
-         " bytes)";
-}
-
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 [[noreturn]] void bad(const std::string& name, const std::string& what) {
   throw DataError(quoted(name) + ": " + what);
-}
-
-std::string trim(const std::string& s) {
-  const char* space = " \t\r\n";
-  const auto first = s.find_first_not_of(space);
-  if (first == std::string::npos) {
-    return "";
-  }
-  return s.substr(first, s.find_last_not_of(space) - first + 1);
-}
-
-/// The text of a JSON number for messages.
-std::string number_text(const nlohmann::json& v) {
-  if (v.is_number_float()) {
-    return format_double(v.get<double>());
-  }
-  return v.dump();
-}
-
-/// "a string", "an object", ... for messages.
-std::string type_text(const nlohmann::json& v) {
-  const std::string name = v.type_name();
-  const bool vowel = name[0] == 'a' || name[0] == 'o';
-  return std::string(vowel ? "an " : "a ") + name;
 }
 
 /// Identity of a question: its bare text and its options (two questions with the same text but
@@ -84,7 +49,7 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
   std::string where = "record " + std::to_string(index);
   const auto fail = [&](const std::string& what) { bad(name, where + ": " + what); };
   if (!r.is_object()) {
-    fail("is " + type_text(r) +
+    fail("is " + json_type_text(r) +
          ", expected an object with fields question, options, attribute, gold_distribution, id");
   }
   const auto field = [&](const char* key) -> const nlohmann::json& {
@@ -105,15 +70,15 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
   } else if (id.is_number_integer()) {
     out.id = id.get<std::int64_t>();
   } else if (id.is_number_float()) {
-    fail("field 'id' = " + number_text(id) + " is not an integer");
+    fail("field 'id' = " + json_number_text(id) + " is not an integer");
   } else {
-    fail("field 'id' is " + type_text(id) + ", expected an integer");
+    fail("field 'id' is " + json_type_text(id) + ", expected an integer");
   }
   where += " (id " + std::to_string(out.id) + ")";
 
   const auto& question = field("question");
   if (!question.is_string()) {
-    fail("field 'question' is " + type_text(question) + ", expected a string");
+    fail("field 'question' is " + json_type_text(question) + ", expected a string");
   }
   out.question = bare_question(question.get<std::string>());
   if (out.question.empty()) {
@@ -121,11 +86,11 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
   }
   const auto& options = field("options");
   if (!options.is_array()) {
-    fail("field 'options' is " + type_text(options) + ", expected an array of strings");
+    fail("field 'options' is " + json_type_text(options) + ", expected an array of strings");
   }
   for (std::size_t k = 0; k < options.size(); ++k) {
     if (!options[k].is_string()) {
-      fail("field 'options': options[" + std::to_string(k) + "] is " + type_text(options[k]) +
+      fail("field 'options': options[" + std::to_string(k) + "] is " + json_type_text(options[k]) +
            ", expected a string");
     }
     out.options.push_back(options[k].get<std::string>());
@@ -140,7 +105,7 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
   }
   const auto& attribute = field("attribute");
   if (!attribute.is_string()) {
-    fail("field 'attribute' is " + type_text(attribute) + ", expected a string");
+    fail("field 'attribute' is " + json_type_text(attribute) + ", expected a string");
   }
   out.attribute = attribute.get<std::string>();
   if (trim(out.attribute).empty()) {
@@ -149,7 +114,7 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
   out.country = canonical_country(out.attribute);
   const auto& gold = field("gold_distribution");
   if (!gold.is_array()) {
-    fail("field 'gold_distribution' is " + type_text(gold) + ", expected an array of numbers");
+    fail("field 'gold_distribution' is " + json_type_text(gold) + ", expected an array of numbers");
   }
   double sum = 0.0;
   for (std::size_t k = 0; k < gold.size(); ++k) {
@@ -157,14 +122,14 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
     const std::string entry =
         "field 'gold_distribution': gold_distribution[" + std::to_string(k) + "]";
     if (!v.is_number()) {
-      fail(entry + " is " + type_text(v) + ", expected a number");
+      fail(entry + " is " + json_type_text(v) + ", expected a number");
     }
     const double p = v.get<double>();
     if (!std::isfinite(p)) {
-      fail(entry + " = " + number_text(v) + " is not finite");
+      fail(entry + " = " + json_number_text(v) + " is not finite");
     }
     if (p < 0.0) {
-      fail(entry + " = " + number_text(v) + " is negative");
+      fail(entry + " = " + json_number_text(v) + " is negative");
     }
     out.distribution.push_back(p);
     sum += p;
@@ -177,33 +142,6 @@ OpinionRecord parse_record(const nlohmann::json& r, std::size_t index, const std
     fail("field 'gold_distribution' sums to " + format_double(sum) + ", expected 1 (within 1e-6)");
   }
   return out;
-}
-
-/// Line and column (1-based) of byte `offset` (0-based) of `text`.
-std::pair<std::size_t, std::size_t> line_and_column(const std::string& text, std::size_t offset) {
-  std::size_t line = 1;
-  std::size_t column = 1;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  return {line, column};
-}
-
-/// nlohmann's reason without its "[json.exception...] parse error at line L, column C: " prefix.
-std::string parse_reason(const std::string& what) {
-  const auto at = what.find("parse error");
-  const auto colon = at == std::string::npos ? std::string::npos : what.find(": ", at);
-  std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
-  constexpr std::size_t kMax = 160;
-  if (reason.size() > kMax) {
-    reason = reason.substr(0, kMax) + "...";
-  }
-  return reason;
 }
 
 /// Order of the questions of a group before the split: by a seeded hash of the question (so the
@@ -278,11 +216,7 @@ std::string opinion_prompt_text(OpinionPrompt prompt, const std::string& country
 }
 
 void OpinionSpec::validate() const {
-  if (dim < kOpinionMinDim || dim > kOpinionMaxDim) {
-    throw ConfigError("option --dim: invalid value " + std::to_string(dim) +
-                      " (accepted: " + std::to_string(kOpinionMinDim) + " to " +
-                      std::to_string(kOpinionMaxDim) + ")");
-  }
+  validate_text_dim(dim);
   if (top < 0 || top > kOpinionMaxTop) {
     throw ConfigError("option --top: invalid value " + std::to_string(top) + " (accepted: 1 to " +
                       std::to_string(kOpinionMaxTop) + ")");
@@ -358,7 +292,7 @@ std::vector<OpinionRecord> parse_opinion_records(const std::string& text, const 
     const auto [line, column] = line_and_column(text, byte);
     bad(name, "not valid JSON at line " + std::to_string(line) + ", column " +
                   std::to_string(column) + " (byte offset " + std::to_string(byte) +
-                  "): " + parse_reason(e.what()));
+                  "): " + json_parse_reason(e.what()));
   } catch (const nlohmann::json::exception& e) {
     // A number beyond the range of a double ("number overflow parsing '1e999'"): located by
     // its first occurrence in the text.
@@ -376,10 +310,11 @@ std::vector<OpinionRecord> parse_opinion_records(const std::string& text, const 
       where = " at line " + std::to_string(line) + ", column " + std::to_string(column) +
               " (byte offset " + std::to_string(at) + ")";
     }
-    bad(name, "not valid JSON" + where + ": " + parse_reason(reason) + " (not a finite number)");
+    bad(name,
+        "not valid JSON" + where + ": " + json_parse_reason(reason) + " (not a finite number)");
   }
   if (!root.is_array()) {
-    bad(name, "expected a JSON array of records, got " + type_text(root));
+    bad(name, "expected a JSON array of records, got " + json_type_text(root));
   }
   std::vector<OpinionRecord> records;
   records.reserve(root.size());
@@ -390,17 +325,7 @@ std::vector<OpinionRecord> parse_opinion_records(const std::string& text, const 
 }
 
 std::vector<OpinionRecord> read_opinion_records(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw IoError("cannot open '" + path + "': no such file");
-  }
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw IoError("cannot open '" + path + "': not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw IoError("cannot read '" + path + "' (permissions?)");
-  }
+  auto in = open_input_file(path);
   std::ostringstream bytes;
   bytes << in.rdbuf();
   if (in.bad()) {
@@ -422,61 +347,11 @@ OpinionFeatureLayout opinion_feature_layout(int dim) {
   return l;
 }
 
-std::uint64_t fnv1a64(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-std::vector<std::string> text_ngrams(const std::string& text) {
-  std::vector<std::string> words;
-  std::string word;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool inside =
-        (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u >= 0x80 || (u >= 'A' && u <= 'Z');
-    if (inside) {
-      word += (u >= 'A' && u <= 'Z') ? static_cast<char>(u - 'A' + 'a') : c;
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) {
-    words.push_back(std::move(word));
-  }
-  std::vector<std::string> ngrams = words;
-  for (std::size_t i = 0; i + 1 < words.size(); ++i) {
-    ngrams.push_back(words[i] + " " + words[i + 1]);
-  }
-  return ngrams;
-}
-
-void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size) {
-  std::vector<double> block(static_cast<std::size_t>(size), 0.0);
-  for (const auto& g : ngrams) {
-    const std::uint64_t h = rng::mix64(fnv1a64(g));
-    const auto bucket = static_cast<std::size_t>((h & 0xffffffffULL) % static_cast<unsigned>(size));
-    block[bucket] += (h >> 63) != 0 ? -1.0 : 1.0;
-  }
-  double norm = 0.0;
-  for (const double v : block) {
-    norm += v * v;
-  }
-  norm = std::sqrt(norm);
-  for (int j = 0; j < size; ++j) {
-    out[j] = norm > 0.0 ? static_cast<float>(block[static_cast<std::size_t>(j)] / norm) : 0.0F;
-  }
-}
-
 void opinion_features(const std::string& question, const std::string& option, int k, int n, int dim,
                       float* out) {
   const auto l = opinion_feature_layout(dim);
-  hash_ngrams(text_ngrams(option), out + l.option_begin, l.option_size);
-  hash_ngrams(text_ngrams(question), out + l.question_begin, l.question_size);
+  hash_text(option, out + l.option_begin, l.option_size);
+  hash_text(question, out + l.question_begin, l.question_size);
   float* position = out + l.position_begin;
   std::fill(position, position + l.position_size, 0.0F);
   position[std::min(k, kOpinionPositionSlots - 1)] = 1.0F;
@@ -490,10 +365,8 @@ std::string opinion_feature_map(int dim) {
   o << "globalopinionqa-hashed-ngrams-v1: phi(x, y_k) = [option n-grams " << l.option_begin << ".."
     << l.option_begin + l.option_size - 1 << " | question n-grams " << l.question_begin << ".."
     << l.question_begin + l.question_size - 1 << " | position " << l.position_begin << ".."
-    << l.position_begin + l.position_size - 1
-    << "]; n-grams: word unigrams and bigrams (ASCII lower-cased, split at non-alphanumeric "
-       "ASCII), h = splitmix64(fnv1a64(n-gram)), bucket = (h mod 2^32) mod size, sign = -1 if "
-       "bit 63 of h, blocks L2-normalised; question = text between 'Question:' and "
+    << l.position_begin + l.position_size - 1 << "]; " << kNgramHashDescription
+    << "; question = text between 'Question:' and "
        "'\\nOptions:', its n-grams those of the prompt (--prompt paper: 'Opinion of people in "
        "<country> on: <question>'; question: the question alone); position: one-hot min(k, 4), "
        "then k/(n-1)";

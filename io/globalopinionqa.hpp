@@ -10,10 +10,10 @@
 #include "core/communicator.hpp"
 #include "core/views.hpp"
 #include "io/dataset.hpp"
+#include "io/text_features.hpp"
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace grpo::io {
@@ -37,8 +37,8 @@ const char* opinion_prompt_name(OpinionPrompt prompt);
 std::string opinion_prompt_text(OpinionPrompt prompt, const std::string& country,
                                 const std::string& question);
 
-inline constexpr int kOpinionMinDim = 8;
-inline constexpr int kOpinionMaxDim = 1 << 16;
+inline constexpr int kOpinionMinDim = kTextMinDim;
+inline constexpr int kOpinionMaxDim = kTextMaxDim;
 inline constexpr int kOpinionMaxTop = 1 << 20;
 /// Options per record accepted (GlobalOpinionQA has 2 to 11; --pairs all makes n - 1 pairs of n
 /// option rows each, so n is bounded).
@@ -113,15 +113,6 @@ struct OpinionFeatureLayout {
 };
 OpinionFeatureLayout opinion_feature_layout(int dim);
 
-/// FNV-1a, 64 bit, over the bytes of `text`.
-std::uint64_t fnv1a64(std::string_view text);
-/// Word unigrams and bigrams ("w1 w2") of a text: ASCII letters lower-cased, words split at every
-/// byte that is neither an ASCII letter or digit nor >= 0x80 (UTF-8 text stays inside words).
-std::vector<std::string> text_ngrams(const std::string& text);
-/// Signed feature hashing of n-grams into out[0 .. size): h = mix64(fnv1a64(n-gram)), bucket =
-/// (h mod 2^32) mod size, sign = - when bit 63 of h is set; the block is then L2-normalised
-/// (left zero when every count cancels or there is no n-gram).
-void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size);
 /// phi(x, y_k) for option k of n: writes dim floats.
 void opinion_features(const std::string& question, const std::string& option, int k, int n, int dim,
                       float* out);

@@ -31,7 +31,7 @@ bool is_safe_id(const std::string& id) {
 
 bool is_safe_name(const std::string& name) { return name.size() <= 64 && is_safe_id(name); }
 
-const char* const kConvertSources[1] = {"globalopinionqa"};
+const char* const kConvertSources[2] = {"globalopinionqa", "pairs"};
 
 namespace {
 

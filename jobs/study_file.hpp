@@ -26,7 +26,7 @@ struct SlurmResources {
 };
 
 /// Sources `grpo convert SOURCE` knows (a study's `convert = { source = ... }`).
-extern const char* const kConvertSources[1];
+extern const char* const kConvertSources[2];
 
 struct DataSpec {
   std::string name;

@@ -47,9 +47,9 @@ bash scripts/tidy.sh "$build" > "$tidy_log" 2>&1 &
 tidy_pid=$!
 trap 'kill "$tidy_pid" 2> /dev/null || true' EXIT
 
-# libFuzzer (clang, ASan + UBSan): the dataset reader, the config checks, the study parser and
-# the GlobalOpinionQA converter, 30 s each after replaying the regression inputs (CI's budget;
-# GRPO_FUZZ_SECONDS=600 for a longer campaign).
+# libFuzzer (clang, ASan + UBSan): the dataset reader, the config checks, the study parser, the
+# GlobalOpinionQA converter and the pairs readers, 30 s each after replaying the regression
+# inputs (CI's budget; GRPO_FUZZ_SECONDS=600 for a longer campaign, fuzz_pairs at most 30 s).
 bash scripts/fuzz.sh "${GRPO_FUZZ_SECONDS:-30}"
 
 # Formatting (clang-format 14, the repository's .clang-format).

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "cases.toml"
 TIMEOUT_S = 30
 CLASS_CODES = {2, 3, 4}
-FOLDERS = ("datasets", "configs", "studies", "traces", "convert")
+FOLDERS = ("datasets", "configs", "studies", "traces", "convert", "pairs")
 CASE_KEYS = {"id", "file", "command", "args", "extra_args", "code", "expect", "mpi", "xfail",
              "copy_as", "extra", "timeout", "needs_memory_limit", "note"}
 

@@ -122,13 +122,30 @@ TEST_F(StudyConvert, AnAbsoluteInputIsKept) {
   EXPECT_EQ(spec.data[0].convert, (OptionList{{"input", "/data/x y.json"}}));
 }
 
+TEST_F(StudyConvert, PairsSourceKeepsItsOptions) {
+  const auto spec = parse("[data.prefs]\nconvert = { source = \"pairs\", input = \"p.csv\", "
+                          "chosen-features = \"cf_\", rejected-features = \"rf_\", "
+                          "min-pairs = 2 }\n");
+  ASSERT_EQ(spec.data.size(), 1u);
+  EXPECT_EQ(spec.data[0].convert_source, "pairs");
+  const OptionList want{{"input", (m_dir / "p.csv").string()},
+                        {"chosen-features", "cf_"},
+                        {"min-pairs", "2"},
+                        {"rejected-features", "rf_"}};
+  EXPECT_EQ(spec.data[0].convert, want);
+  ASSERT_FALSE(m_calls.empty());
+  EXPECT_EQ(m_calls[0].command, "convert");
+  EXPECT_EQ(m_calls[0].source, "pairs");
+  EXPECT_EQ(m_calls[0].options, want);
+}
+
 TEST_F(StudyConvert, UnknownSourceNamesTheKeyAndTheSources) {
   const auto message = error_of("[data.g]\nconvert = { source = \"csv\", input = \"x.json\" }\n");
   EXPECT_NE(message.find("study file '" + (m_dir / "study.toml").string() + "' line 7"),
             std::string::npos)
       << message;
   EXPECT_NE(message.find("key 'data.g.convert.source'"), std::string::npos) << message;
-  EXPECT_NE(message.find("unknown source 'csv' (expected one of: globalopinionqa)"),
+  EXPECT_NE(message.find("unknown source 'csv' (expected one of: globalopinionqa, pairs)"),
             std::string::npos)
       << message;
   EXPECT_TRUE(m_calls.empty());
