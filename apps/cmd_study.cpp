@@ -144,16 +144,7 @@ private:
       return;
     }
     const io::OpinionSpec spec = check_convert_options(d.convert_source, args);
-    std::string input;
-    for (const auto& [k, v] : options) {
-      if (k == "input") {
-        input = v;
-      }
-    }
-    std::error_code ec;
-    if (!fs::is_regular_file(input, ec)) {
-      throw ConfigError("option --input: no such file '" + input + "'");
-    }
+    const std::string input = input_of(options);
     const auto converted = io::convert_opinions(io::read_opinion_records(input), spec, input);
     m_summaries[d.name] = opinion_summary(converted, spec, input, "data/" + d.name + ".h5");
   }

@@ -47,13 +47,10 @@ std::vector<std::string> text_ngrams(const std::string& text) {
   return ngrams;
 }
 
-void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size) {
-  std::vector<double> block(static_cast<std::size_t>(size), 0.0);
-  for (const auto& g : ngrams) {
-    const std::uint64_t h = rng::mix64(fnv1a64(g));
-    const auto bucket = static_cast<std::size_t>((h & 0xffffffffULL) % static_cast<unsigned>(size));
-    block[bucket] += (h >> 63) != 0 ? -1.0 : 1.0;
-  }
+namespace {
+
+/// out = block / ||block|| as float (zeros for an empty block).
+void normalise(const std::vector<double>& block, float* out, int size) {
   double norm = 0.0;
   for (const double v : block) {
     norm += v * v;
@@ -62,6 +59,18 @@ void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size) {
   for (int j = 0; j < size; ++j) {
     out[j] = norm > 0.0 ? static_cast<float>(block[static_cast<std::size_t>(j)] / norm) : 0.0F;
   }
+}
+
+} // namespace
+
+void hash_ngrams(const std::vector<std::string>& ngrams, float* out, int size) {
+  std::vector<double> block(static_cast<std::size_t>(size), 0.0);
+  for (const auto& g : ngrams) {
+    const std::uint64_t h = rng::mix64(fnv1a64(g));
+    const auto bucket = static_cast<std::size_t>((h & 0xffffffffULL) % static_cast<unsigned>(size));
+    block[bucket] += (h >> 63) != 0 ? -1.0 : 1.0;
+  }
+  normalise(block, out, size);
 }
 
 namespace {
@@ -118,14 +127,7 @@ void hash_text(const std::string& text, float* out, int size) {
   if (in_word) {
     end_word();
   }
-  double norm = 0.0;
-  for (const double v : block) {
-    norm += v * v;
-  }
-  norm = std::sqrt(norm);
-  for (int j = 0; j < size; ++j) {
-    out[j] = norm > 0.0 ? static_cast<float>(block[static_cast<std::size_t>(j)] / norm) : 0.0F;
-  }
+  normalise(block, out, size);
 }
 
 } // namespace grpo::io

@@ -47,6 +47,21 @@ def attributes(path):
         return {k: v for k, v in f.attrs.items() if k not in WALL_CLOCK and k != "config"}
 
 
+def assert_same_trace(got_path, want_path):
+    """Every dataset and attribute equal bit for bit but the wall-clock ones; returns the
+    reference's datasets and attributes."""
+    got, want = datasets(got_path), datasets(want_path)
+    assert got.keys() == want.keys()
+    for name in want:
+        if name not in WALL_CLOCK:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    got_attrs, want_attrs = attributes(got_path), attributes(want_path)
+    assert got_attrs.keys() == want_attrs.keys()
+    for name in want_attrs:
+        np.testing.assert_array_equal(got_attrs[name], want_attrs[name], err_msg=name)
+    return want, want_attrs
+
+
 def kill_after_first_checkpoint(args, ranks, checkpoint):
     """Starts `grpo args`, waits for its first checkpoint, kills its whole session (mpirun and
     every rank at once, as a node failure would); returns the checkpoint's step count."""
@@ -138,16 +153,8 @@ def test_killed_mlp_run_resumes_bit_for_bit(survey, tmp_path, monkeypatch, ranks
     resumed = run([a for a in mlp_args(survey, "b/t.h5", "--resume") if a != "-q"], ranks)
     assert f"resuming from 'b/t.h5.ckpt' after step {done}" in resumed.stdout
     assert not os.path.exists("b/t.h5.ckpt")
-    got, want = datasets("b/t.h5"), datasets("a/t.h5")
-    assert got.keys() == want.keys()
-    for name in want:
-        if name not in WALL_CLOCK:
-            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    got_attrs, want_attrs = attributes("b/t.h5"), attributes("a/t.h5")
-    assert got_attrs.keys() == want_attrs.keys()
-    for name in want_attrs:
-        np.testing.assert_array_equal(got_attrs[name], want_attrs[name], err_msg=name)
-    assert got_attrs["status"] == "completed"
+    _, want_attrs = assert_same_trace("b/t.h5", "a/t.h5")
+    assert want_attrs["status"] == "completed"
 
 
 def test_mlp_resume_refuses_a_log_linear_checkpoint(survey, tmp_path):
@@ -253,15 +260,7 @@ def test_killed_run_with_a_plateau_schedule_resumes_bit_for_bit(dataset, survey,
     resumed = run([a for a in plateau_args(policy, dataset, survey, "b/t.h5", "--resume")
                    if a != "-q"], ranks)
     assert f"after step {done}" in resumed.stdout
-    got, want = datasets("b/t.h5"), datasets("a/t.h5")
-    assert got.keys() == want.keys()
-    for name in want:
-        if name not in WALL_CLOCK:
-            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    got_attrs, want_attrs = attributes("b/t.h5"), attributes("a/t.h5")
-    assert got_attrs.keys() == want_attrs.keys()
-    for name in want_attrs:
-        np.testing.assert_array_equal(got_attrs[name], want_attrs[name], err_msg=name)
+    want, want_attrs = assert_same_trace("b/t.h5", "a/t.h5")
     assert want_attrs["lr_drops"] > state[6]  # drops after the checkpoint too
     step_alpha = want["step_alpha"]
     assert step_alpha[-1] == step_alpha[0] * 0.5 ** want_attrs["lr_drops"]  # the alpha tie
