@@ -69,11 +69,11 @@ double train_neural(NeuralSolver& solver, const NeuralData& data, const TraceOpt
         return last.iteration;
       },
       [&](index_t, double wall) {
-        const TraceRecord record = evaluate_neural(solver, data, last, wall);
+        TraceRecord record = evaluate_neural(solver, data, last, wall);
         sink(record);
-        solver.schedule().observe(record);
+        return record;
       },
-      [&] { return solver.schedule().stopped(); });
+      &solver.schedule());
 }
 
 } // namespace grpo::solver

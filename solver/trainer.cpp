@@ -67,8 +67,8 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
 
 double training_loop(const TraceOptions& options, index_t total,
                      const std::function<index_t()>& done, const std::function<index_t()>& step,
-                     const std::function<void(index_t, double)>& record,
-                     const std::function<bool()>& stop) {
+                     const std::function<TraceRecord(index_t, double)>& record,
+                     LrSchedule* schedule) {
   if (options.every < 1) {
     throw ConfigError("option --trace-every: invalid value " + std::to_string(options.every) +
                       " (expected an integer >= 1)");
@@ -81,9 +81,12 @@ double training_loop(const TraceOptions& options, index_t total,
   while (done() < total) {
     const index_t t = step();
     if (t % options.every == 0 || t == total - 1) {
-      record(t, wall());
-      if (stop && stop()) {
-        break;
+      const TraceRecord r = record(t, wall());
+      if (schedule != nullptr) {
+        schedule->observe(r);
+        if (schedule->stopped()) {
+          break;
+        }
       }
     }
     const index_t steps = done();
@@ -117,9 +120,9 @@ double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions
         record.step_alpha = last.step_alpha;
         record.live_grad = last.live_grad;
         sink(record);
-        solver.schedule().observe(record);
+        return record;
       },
-      [&] { return solver.schedule().stopped(); });
+      &solver.schedule());
 }
 
 } // namespace grpo::solver

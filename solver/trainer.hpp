@@ -52,14 +52,14 @@ TraceRecord evaluate(const MinimaxSolver& solver, const TrainingData& data, inde
 /// The loop of every policy: from `done()` steps to `total`, `step()` makes one step and returns
 /// its 0-based index t; `record(t, wall)` is called after step t when t % options.every == 0 and
 /// after the last step; options.checkpoint when the steps done are a multiple of
-/// options.checkpoint_every (after that step's record), except after the last step. When
-/// `stop` is given and returns true after a record, the loop ends there (early stopping): that
-/// record is the last. Wall-clock times include options.wall_offset. Returns the seconds spent
-/// in the loop.
+/// options.checkpoint_every (after that step's record), except after the last step. `record`
+/// returns the record it made; `schedule` (when given) observes it before any checkpoint, and
+/// once the schedule has stopped the loop ends there (early stopping): that record is the last.
+/// Wall-clock times include options.wall_offset. Returns the seconds spent in the loop.
 double training_loop(const TraceOptions& options, index_t total,
                      const std::function<index_t()>& done, const std::function<index_t()>& step,
-                     const std::function<void(index_t, double)>& record,
-                     const std::function<bool()>& stop = {});
+                     const std::function<TraceRecord(index_t, double)>& record,
+                     LrSchedule* schedule = nullptr);
 
 /// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
 /// config.iterations, or until the plateau schedule stops the run; calls `sink` on every rank for
