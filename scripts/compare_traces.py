@@ -15,6 +15,7 @@ and exits 1 if any trace differs.
 """
 import argparse
 import os
+import re
 import subprocess
 import sys
 
@@ -65,7 +66,15 @@ def runs(quick, goqa):
                     ["--policy", "mlp", "--method", "gr-ipo", "--hidden", "16,8",
                      "--iterations", "40", "--batch-size", "64", "--micro-batches", "4",
                      "--alpha-update", "micro-batch", "--optimizer", "adam"]))
+        # Parts that span epochs of the pass (a batch larger than the training split).
+        out.append((f"mlp-gr-dpo-epochs-np{np_}", "even", np_,
+                    ["--policy", "mlp", "--method", "gr-dpo", "--hidden", "8", "--iterations",
+                     "6", "--batch-size", "2500", "--micro-batches", "5", "--trace-every", "2"]))
         if goqa:
+            out.append((f"goqa-mlp-sft-batch-np{np_}", "goqa", np_,
+                        ["--policy", "mlp", "--method", "gr-ipo", "--hidden", "16",
+                         "--batch-size", "24", "--iterations", "20", "--sft-steps", "12",
+                         "--sft-batch", "10", "--sft-lr", "0.001"]))
             for m in ["gr-dpo", "is-ipo"]:
                 out.append((f"goqa-mlp-{m}-np{np_}", "goqa", np_,
                             ["--policy", "mlp", "--method", m, "--hidden", "32", "--beta",
@@ -121,6 +130,7 @@ def main():
     ap.add_argument("--mpiexec", default="mpiexec")
     ap.add_argument("--goqa", default="", help="GlobalOpinionQA JSON (adds MLP runs, K = 5)")
     ap.add_argument("--quick", action="store_true", help="one rank, fewer runs")
+    ap.add_argument("--only", default="", help="a regular expression: the runs whose names match")
     args = ap.parse_args()
     for key, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
                        ("OMPI_MCA_rmaps_base_oversubscribe", "1")]:
@@ -139,7 +149,8 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         data["goqa"] = path
     failed = 0
-    for name, key, np_, opts in runs(args.quick, bool(args.goqa)):
+    selected = [r for r in runs(args.quick, bool(args.goqa)) if re.search(args.only, r[0])]
+    for name, key, np_, opts in selected:
         outs = []
         for tag, binary in [("old", old), ("new", new)]:
             # The same relative paths in both runs, so that the stored configurations match.
@@ -163,7 +174,7 @@ def main():
         diffs = compare(*outs)
         print(f"{name}: {'identical' if not diffs else 'DIFFERS in ' + ', '.join(diffs[:8])}")
         failed += bool(diffs)
-    print(f"{failed} of {len(runs(args.quick, bool(args.goqa)))} runs differ or failed")
+    print(f"{failed} of {len(selected)} runs differ or failed")
     return 1 if failed else 0
 
 

@@ -108,6 +108,7 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
                           m_config.batch_mode == BatchMode::GroupWeighted &&
                           m_config.weight_rule() != WeightRule::ImportanceSampling;
     m_sampler = BatchSampler(m_config.seed, train.offsets, weighted, m_batch);
+    m_locator = DrawLocator(train);
   }
 
   // The log-linear policy always adds C_g / sqrt(N_g), 0 without --adj (the official code's
@@ -256,31 +257,13 @@ void MinimaxSolver::gradient_step(StepReport& report) {
     m_counts = m_group_sizes;
     losses = &m_fused.step_full(m_policy, m_train, loss, m_config.beta);
   } else {
-    // The step's draw (identical on every rank), sorted; this rank keeps its own rows.
-    m_sampler.draw(m_iteration, m_batch_rows, m_counts);
-    const index_t first = m_train.global_begin;
-    const index_t last = first + m_train.local_rows();
-    const auto lo = std::lower_bound(m_batch_rows.begin(), m_batch_rows.end(), first);
-    const auto hi = std::lower_bound(lo, m_batch_rows.end(), last);
-    const auto count = static_cast<std::size_t>(hi - lo);
-    if (m_batch_local.extent(0) < std::max<std::size_t>(count, 1)) {
-      m_batch_local = View1<index_t>(
-          Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::batch_rows"),
-          std::max<std::size_t>(count, 1));
-    }
-    auto host = Kokkos::create_mirror_view(m_batch_local);
-    std::vector<index_t> piece_offsets{0};
-    std::size_t position = 0;
-    for (const auto& piece : m_train.pieces) {
-      while (position < count && lo[static_cast<long>(position)] < piece.global_end) {
-        host(position) = lo[static_cast<long>(position)] - first;
-        ++position;
-      }
-      piece_offsets.push_back(static_cast<index_t>(position));
-    }
-    Kokkos::deep_copy(m_batch_local, host);
-    losses =
-        &m_fused.step_batch(m_policy, m_train, loss, m_config.beta, m_batch_local, piece_offsets);
+    // The step's draw (identical on every rank), drawn, sorted and located on the device; only
+    // the K group counts and the pieces' positions come back.
+    m_sampler.fill(m_iteration, m_locator.rows(m_batch));
+    m_locator.locate(m_batch);
+    m_counts = m_locator.group_counts();
+    losses = &m_fused.step_batch(m_policy, m_train, loss, m_config.beta, m_locator.local(),
+                                 m_locator.piece_offsets());
   }
   for (std::size_t p = 0; p < m_train.pieces.size(); ++p) {
     local.push_back(Contribution{m_train.pieces[p].group, (*losses)[p], m_piece_whole[p]});

@@ -111,6 +111,7 @@ private:
   GroupWeights m_weights; ///< alpha, the frozen weights of ERM / IS, C_g / sqrt(N_g)
   LrSchedule m_schedule;
   BatchSampler m_sampler;
+  DrawLocator m_locator;
   FusedLossGradient m_fused;
   bool m_use_statistics = false;   ///< full-batch IPO: steps from the sufficient statistics
   std::vector<bool> m_piece_whole; ///< per local piece: its group lives on this rank only
@@ -132,8 +133,6 @@ private:
 
   // Scratch reused every step.
   std::vector<index_t> m_counts;
-  std::vector<index_t> m_batch_rows;
-  View1<index_t> m_batch_local;
   std::vector<double> m_payload;
   std::vector<double> m_statistics_grad; ///< K x d, statistics path
   std::vector<double> m_coef_use;        ///< combine's coefficients and flags

@@ -156,7 +156,8 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
   sft_part = std::min(sft_part, local);
   index_t max_options = 0;
   if (m_train.has_options() && local > 0) {
-    const auto offsets = to_host(m_train.option_offsets, local + 1);
+    m_option_offsets = to_host(m_train.option_offsets, local + 1);
+    const auto& offsets = m_option_offsets;
     for (index_t i = 0; i < local; ++i) {
       max_options = std::max(max_options, offsets[i + 1] - offsets[i]);
     }
@@ -169,8 +170,8 @@ NeuralSolver::NeuralSolver(NeuralConfig config, Communicator comm,
   const auto scratch = std::max<index_t>(
       {1, batch / m_config.micro_batches,
        m_config.sft_steps > 0 ? (m_config.sft_batch == 0 ? m_total : m_config.sft_batch) : 0});
-  m_rows = View1<index_t>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::rows"),
-                          scratch);
+  m_passes = EpochPermutations(m_config.seed, m_total);
+  m_locator = DrawLocator(m_train);
   m_margins = View1<double>(
       Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::margins"), scratch);
   m_coeff = View1<double>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::coeff"),
@@ -203,66 +204,14 @@ void NeuralSolver::check_finite(double value, const char* what) const {
   }
 }
 
-const std::vector<index_t>& NeuralSolver::permutation(std::int64_t epoch, std::uint64_t stream) {
-  if (epoch == m_perm_epoch && stream == m_perm_stream) {
-    return m_perm;
-  }
-  // Sort the rows by a keyed hash: a uniform random permutation, the same on every rank.
-  std::vector<std::pair<std::uint64_t, index_t>> keyed(static_cast<std::size_t>(m_total));
-  for (index_t r = 0; r < m_total; ++r) {
-    keyed[static_cast<std::size_t>(r)] = {rng::hash(m_config.seed, stream,
-                                                    static_cast<std::uint64_t>(epoch),
-                                                    static_cast<std::uint64_t>(r)),
-                                          r};
-  }
-  std::sort(keyed.begin(), keyed.end());
-  m_perm.resize(keyed.size());
-  for (std::size_t k = 0; k < keyed.size(); ++k) {
-    m_perm[k] = keyed[k].second;
-  }
-  m_perm_epoch = epoch;
-  m_perm_stream = stream;
-  return m_perm;
-}
-
-bool NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
-                        std::vector<index_t>& local, std::vector<index_t>& counts) {
-  local.clear();
-  counts.assign(static_cast<std::size_t>(m_num_groups), 0);
+bool NeuralSolver::draw(std::int64_t first_slot, index_t size, std::uint64_t stream) {
   if (size == m_total && first_slot % m_total == 0) {
-    // A whole epoch in one part: every row once, no permutation needed.
-    counts = m_group_sizes;
-    local.resize(m_global_of_local.size());
-    std::iota(local.begin(), local.end(), index_t(0));
-    return true;
+    return true; // a whole epoch in one part: every row once, no permutation needed
   }
-  std::vector<index_t> global;
-  global.reserve(static_cast<std::size_t>(size));
-  for (index_t s = 0; s < size; ++s) {
-    const std::int64_t slot = first_slot + s;
-    const auto& perm = permutation(slot / m_total, stream);
-    global.push_back(perm[static_cast<std::size_t>(slot % m_total)]);
-  }
-  std::sort(global.begin(), global.end());
-  int g = 0;
-  std::size_t piece = 0;
-  const auto& pieces = m_train.pieces;
-  for (const index_t r : global) {
-    while (r >= m_train.offsets[g + 1]) {
-      ++g;
-    }
-    ++counts[g];
-    while (piece < pieces.size() && pieces[piece].global_end <= r) {
-      ++piece;
-    }
-    if (piece < pieces.size() && r >= pieces[piece].global_begin) {
-      local.push_back(pieces[piece].local_begin + (r - pieces[piece].global_begin));
-    }
-  }
+  m_passes.fill(stream, first_slot, size, m_locator.rows(size));
+  m_locator.locate(size);
   return false;
 }
-
-void NeuralSolver::upload_rows(const std::vector<index_t>& local) { to_device(local, m_rows); }
 
 View1<double> NeuralSolver::reference_margins(const policies::PreferenceSplit& split) {
   for (const auto& [name, view] : m_ref_cache) {
@@ -286,21 +235,27 @@ View1<double> NeuralSolver::reference_margins(const policies::PreferenceSplit& s
 
 double NeuralSolver::sft_step(std::int64_t t) {
   const index_t batch = m_config.sft_batch == 0 ? m_total : m_config.sft_batch;
-  std::vector<index_t> local;
-  std::vector<index_t> counts;
-  draw(t * batch, batch, rng::kStreamSftOrder, local, counts);
-  const auto n = static_cast<index_t>(local.size());
-  // Contiguous chunks of the (sorted) local rows whose options fit the workspace.
-  const auto offsets = to_host(m_train.option_offsets, m_train.local_rows() + 1);
+  const bool whole = draw(t * batch, batch, rng::kStreamSftOrder);
+  const index_t n = whole ? m_train.local_rows() : m_locator.local_count();
+  const auto selection = whole ? policies::RowSelection::range(0, n)
+                               : policies::RowSelection::rows(m_locator.local(), n);
+  // Contiguous chunks of the (sorted) local rows whose options fit the workspace: the SFT stage
+  // brings its n drawn rows to the host for their option counts.
+  std::vector<index_t> local(static_cast<std::size_t>(n));
+  if (whole) {
+    std::iota(local.begin(), local.end(), index_t(0));
+  } else if (n > 0) {
+    Kokkos::deep_copy(HostView1<index_t>(local.data(), local.size()),
+                      Kokkos::subview(m_locator.local(), std::make_pair(index_t(0), n)));
+  }
+  const auto& offsets = m_option_offsets;
   std::vector<index_t> sizes(local.size() + 1, 0);
   for (std::size_t k = 0; k < local.size(); ++k) {
     sizes[k + 1] = sizes[k] + offsets[local[k] + 1] - offsets[local[k]];
   }
-  upload_rows(local);
   Kokkos::deep_copy(m_grad, 0.0);
   Kokkos::deep_copy(m_coeff, -1.0 / static_cast<double>(batch));
   const auto options = policies::MlpPolicy::options_of(m_train);
-  const auto selection = policies::RowSelection::rows(m_rows, n);
   double nll = 0.0;
   for (const auto& [begin, end] : option_chunks(sizes, m_ws.max_rows())) {
     const auto chunk = selection.slice(begin, end - begin);
@@ -436,19 +391,15 @@ NeuralStepReport NeuralSolver::step() {
   const auto N = static_cast<double>(m_total);
 
   Kokkos::deep_copy(m_grad, 0.0);
-  std::vector<index_t> local;
-  std::vector<index_t> counts;
   std::vector<double> sums;
   for (index_t part = 0; part < parts; ++part) {
-    const bool whole = draw(m_iteration * batch + part * part_size, part_size,
-                            rng::kStreamPairOrder, local, counts);
-    const auto n = static_cast<index_t>(local.size());
-    // A whole epoch in order is the range of local rows: no indices to upload.
-    policies::RowSelection selection = policies::RowSelection::range(0, n);
-    if (!whole) {
-      upload_rows(local);
-      selection = policies::RowSelection::rows(m_rows, n);
-    }
+    // The part's draw, on the device; a whole epoch in order is the range of local rows.
+    const bool whole =
+        draw(m_iteration * batch + part * part_size, part_size, rng::kStreamPairOrder);
+    const std::vector<index_t>& counts = whole ? m_group_sizes : m_locator.group_counts();
+    const index_t n = whole ? m_train.local_rows() : m_locator.local_count();
+    const auto selection = whole ? policies::RowSelection::range(0, n)
+                                 : policies::RowSelection::rows(m_locator.local(), n);
     if (n > 0) {
       m_policy.pair_margins(ExecSpace(), m_ws, m_train, selection, m_margins);
     }

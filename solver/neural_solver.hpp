@@ -28,6 +28,7 @@
 #include "core/solver_state.hpp"
 #include "policies/mlp_policy.hpp"
 #include "policies/preference_batch.hpp"
+#include "solver/batch_sampler.hpp"
 #include "solver/group_weights.hpp"
 #include "solver/losses.hpp"
 #include "solver/lr_schedule.hpp"
@@ -157,13 +158,11 @@ public:
 private:
   /// Margins minus the reference of `split`'s local rows (cached per split).
   View1<double> reference_margins(const policies::PreferenceSplit& split);
-  /// Local rows of the part [begin, end) of the pass over the training set, sorted; per-group
-  /// counts of the whole part (all ranks). True when the part is a whole epoch in order (local
-  /// holds every local row once, in order).
-  bool draw(std::int64_t first_slot, index_t size, std::uint64_t stream,
-            std::vector<index_t>& local, std::vector<index_t>& counts);
-  const std::vector<index_t>& permutation(std::int64_t epoch, std::uint64_t stream);
-  void upload_rows(const std::vector<index_t>& local);
+  /// Draws the part [first_slot, first_slot + size) of the pass `stream` over the training set
+  /// on the device: this rank's rows (sorted) and the per-group counts (all ranks) are then in
+  /// m_locator. True, and nothing drawn, when the part is a whole epoch in order (every local
+  /// row once: the range of local rows).
+  bool draw(std::int64_t first_slot, index_t size, std::uint64_t stream);
   double sft_step(std::int64_t t);
   void check_finite(double value, const char* what) const;
 
@@ -186,16 +185,16 @@ private:
   double m_sft_seconds = 0.0;
   bool m_prepared = false;
 
-  // The pass over the training set: the permutation of the current epoch (all ranks).
-  std::int64_t m_perm_epoch = -1;
-  std::uint64_t m_perm_stream = 0;
-  std::vector<index_t> m_perm;
+  // The passes over the training set (the same permutations on every rank) and the rank's
+  // rows of the current part, on the device.
+  EpochPermutations m_passes;
+  DrawLocator m_locator;
+  std::vector<index_t> m_option_offsets; ///< host copy of the training split's option_offsets
 
   // Cached reference margins per split (keyed by the split's name).
   std::vector<std::pair<std::string, View1<double>>> m_ref_cache;
 
   // Scratch.
-  View1<index_t> m_rows;
   View1<double> m_margins;
   View1<double> m_coeff;       ///< per pair: the loss slope, then its coefficient
   View1<int> m_row_group_dev;  ///< group of each local training row

@@ -4,11 +4,12 @@
 // - MLP, full batch: the K group sums come back as a reduction; the K group coefficients go
 //   up; the P gradient entries go down and up once for the Allreduce: at most 8 (2P + 2K) bytes
 //   per step, independent of the number of pairs.
-// - MLP, mini-batches and micro-batch parts: plus K values and the row indices (8 bytes a pair)
-//   of each part, the draw still being made on the host.
-// - Log-linear, full batch: theta up (P) and the fused kernel's per-piece sums down
-//   (pieces x (1 + P)): O(K P), not yet O(K + P); the bound is asserted so that any per-row
-//   transfer fails the test.
+// - MLP, mini-batches and micro-batch parts: plus, per part, the K group coefficients and the
+//   draw's layout (K + 1 + 3P index values, solver/batch_sampler.hpp): the rows are drawn,
+//   sorted and located on the device, so the bytes do not grow with the batch.
+// - Log-linear, full batch: theta up (d), the K loss sums down, a few rows of coefficients up
+//   and of d sums down; mini-batches add the draw's layout. Any per-row transfer fails the
+//   tests.
 #include "solver/minimax_solver.hpp"
 #include "solver/neural_solver.hpp"
 #include "tests/solver/neural_fixtures.hpp"
@@ -102,19 +103,24 @@ TEST(Transfers, MlpFullBatchStepMovesOrderKPlusPValuesWhateverN) {
   }
 }
 
-TEST(Transfers, MlpMicroBatchesAddOnlyTheirRowIndices) {
+TEST(Transfers, MlpMiniBatchesMoveOrderKPlusPValuesWhateverTheBatch) {
   const std::uint64_t K = 3;
   const auto data = test::option_data({200, 300, 100}, 5, 7);
   const auto split = test::option_split(data, 0, 1);
-  for (const index_t batch : {64, 0}) {
+  const std::uint64_t layout = K + 1 + 3 * K; // one rank: a piece per group
+  std::vector<std::uint64_t> seen;
+  // Batches of 64 and 512 pairs, and of 900 (a part spans two epochs of the 600 pairs).
+  for (const index_t batch : {64, 512, 900}) {
     const auto c = mlp_config(batch, 2);
     const solver::NeuralSolver probe(c, test::self_communicator(), split);
     const auto p = static_cast<std::uint64_t>(probe.policy().num_params());
-    const std::uint64_t pairs = batch == 0 ? 600 : batch;
     const auto t = mlp_step(split, c);
-    EXPECT_LE(t.bytes, 8 * (2 * p + 2 * 2 * K) + 8 * pairs)
-        << "batch " << pairs << ": " << t.calls << " copies, " << t.bytes << " bytes per step";
+    EXPECT_LE(t.bytes, 8 * (2 * p + 2 * (2 * K + layout)))
+        << "batch " << batch << ": " << t.calls << " copies, " << t.bytes << " bytes per step";
+    seen.push_back(t.bytes);
   }
+  EXPECT_EQ(seen[0], seen[1]); // no bytes per pair
+  EXPECT_EQ(seen[0], seen[2]);
 }
 
 TEST(Transfers, LogLinearStepMovesOrderKPlusPValuesWhateverN) {
@@ -149,24 +155,32 @@ TEST(Transfers, LogLinearStepMovesOrderKPlusPValuesWhateverN) {
   }
 }
 
-TEST(Transfers, LogLinearMiniBatchAddsOnlyItsRowIndices) {
+TEST(Transfers, LogLinearMiniBatchMovesOrderKPlusPValuesWhateverTheBatch) {
   const int k = 4;
   const int dim = 8;
   const auto data = test::random_data(std::vector<index_t>(k, 1024), dim, 5, true);
   const auto split = test::whole_split(data);
-  solver::SolverConfig c;
-  c.method = solver::Method::GrDpo;
-  c.batch_size = 256;
-  c.iterations = 10;
-  solver::MinimaxSolver s(c, test::self_communicator(), split,
-                          solver::MinimaxSolver::initial_theta(c, data.dim));
-  s.step();
-  TransferCounter counter;
-  s.step();
-  const auto t = counter.get();
-  EXPECT_LE(t.bytes, 8 * 8 * static_cast<std::uint64_t>(k + dim) + 8 * 256)
-      << t.calls << " copies, " << t.bytes << " bytes";
-  EXPECT_GE(t.bytes, 8 * 256u); // the batch's row indices are drawn on the host
+  std::vector<std::uint64_t> seen;
+  for (const index_t batch : {256, 2048}) {
+    for (const auto mode : {solver::BatchMode::Uniform, solver::BatchMode::GroupWeighted}) {
+      solver::SolverConfig c;
+      c.method = solver::Method::GrDpo;
+      c.batch_size = batch;
+      c.batch_mode = mode;
+      c.iterations = 10;
+      solver::MinimaxSolver s(c, test::self_communicator(), split,
+                              solver::MinimaxSolver::initial_theta(c, data.dim));
+      s.step();
+      TransferCounter counter;
+      s.step();
+      const auto t = counter.get();
+      EXPECT_LE(t.bytes, 8 * 8 * static_cast<std::uint64_t>(k + dim))
+          << "batch " << batch << ": " << t.calls << " copies, " << t.bytes << " bytes";
+      seen.push_back(t.bytes);
+    }
+  }
+  EXPECT_EQ(seen[0], seen[2]); // no bytes per drawn row
+  EXPECT_EQ(seen[1], seen[3]);
 }
 
 } // namespace
