@@ -1,6 +1,6 @@
 // DatasetWriter (io/dataset.hpp): writes a dataset to '<path>.tmp' (collectively under MPI) and
 // renames it on commit, so a reader never sees a half-written file; and the file checksum that
-// traces record. Reading and checking datasets is io/dataset.cpp.
+// traces record. Checking datasets is io/dataset.cpp, reading their rows io/dataset_load.cpp.
 #include "core/error.hpp"
 #include "io/dataset.hpp"
 
