@@ -22,4 +22,7 @@ int pseudo_inverse_solve(const Matrix& a, const std::vector<double>& b, int n,
 /// eigenvectors (column j of `vectors` belongs to eigenvalue j).
 void symmetric_eigen(const Matrix& a, int n, std::vector<double>& values, Matrix& vectors);
 
+/// Euclidean norm, summed in index order.
+double norm2(const std::vector<double>& v);
+
 } // namespace grpo::solver::dense
