@@ -31,20 +31,6 @@ using ConstMatrixU = Kokkos::View<const double**, Kokkos::LayoutRight, MemSpace,
 
 namespace detail {
 
-/// Batch position -> table row, on the device.
-struct RowMap {
-  View1<const index_t> m_index;
-  index_t m_offset = 0;
-  bool m_indexed = false;
-  explicit RowMap(const RowSelection& s)
-      : m_index(s.index)
-      , m_offset(s.offset)
-      , m_indexed(s.indexed) {}
-  KOKKOS_INLINE_FUNCTION index_t operator()(index_t i) const {
-    return m_indexed ? m_index(m_offset + i) : m_offset + i;
-  }
-};
-
 struct ReluAct {
   KOKKOS_INLINE_FUNCTION double value(double z) const { return z > 0.0 ? z : 0.0; }
   KOKKOS_INLINE_FUNCTION double derivative(double z, double /*h*/) const {
@@ -211,45 +197,6 @@ void scale_by_derivative(const ExecSpace& space, const Act& act, const MatrixU& 
       KOKKOS_LAMBDA(const index_t r, const index_t j) {
         delta(r, j) *= act.derivative(z(r, j), h(r, j));
       });
-}
-
-/// Number of batch positions whose row lies outside [0, rows).
-inline index_t count_out_of_range(const ExecSpace& space, const RowSelection& sel, index_t rows) {
-  if (!sel.indexed || sel.count == 0) {
-    return (sel.offset < 0 || sel.offset + sel.count > rows) ? sel.count : 0;
-  }
-  const RowMap map(sel);
-  index_t bad = 0;
-  Kokkos::parallel_reduce(
-      "grpo::policies::mlp::check_rows",
-      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(space, 0, sel.count),
-      KOKKOS_LAMBDA(const index_t i, index_t& n) {
-        const index_t r = map(i);
-        n += (r < 0 || r >= rows) ? 1 : 0;
-      },
-      bad);
-  return bad;
-}
-
-inline void check_rows(const ExecSpace& space, const RowSelection& sel, index_t rows,
-                       const char* what) {
-  if (sel.count < 0) {
-    throw InternalError(std::string(what) + ": negative batch size " + std::to_string(sel.count));
-  }
-  const index_t bad = count_out_of_range(space, sel, rows);
-  if (bad != 0) {
-    throw InternalError(std::string(what) + ": " + std::to_string(bad) + " of " +
-                        std::to_string(sel.count) + " batch rows lie outside the table of " +
-                        std::to_string(rows) + " rows");
-  }
-}
-
-inline void check_features(const FeatureView& features, int dim, const char* what) {
-  if (static_cast<int>(features.extent(1)) != dim && features.extent(0) != 0) {
-    throw InternalError(std::string(what) + ": features have " +
-                        std::to_string(features.extent(1)) + " columns, the policy expects " +
-                        std::to_string(dim));
-  }
 }
 
 /// upstream(i) = coeff(offset + i), upstream(n + i) = -coeff(offset + i) for i < n. A free

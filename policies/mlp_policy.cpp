@@ -299,8 +299,8 @@ void MlpPolicy::pair_margins(const ExecSpace& space, MlpWorkspace& ws, const Fea
   }
 }
 
-void MlpPolicy::pair_margins(const ExecSpace& space, MlpWorkspace& ws, const PreferenceSplit& split,
-                             const RowSelection& rows, const View1<double>& out) const {
+void MlpPolicy::margins(const ExecSpace& space, MlpWorkspace& ws, const PreferenceSplit& split,
+                        const RowSelection& rows, const View1<double>& out) const {
   if (!split.has_pair_features()) {
     throw InternalError("MLP policy: split '" + split.name +
                         "' was loaded without the chosen/rejected features");
@@ -360,13 +360,17 @@ void MlpPolicy::accumulate_pair_gradient(const ExecSpace& space, MlpWorkspace& w
   }
 }
 
-void MlpPolicy::accumulate_pair_gradient(const ExecSpace& space, MlpWorkspace& ws,
-                                         const PreferenceSplit& split, const RowSelection& rows,
-                                         const View1<const double>& coeff,
-                                         const View1<double>& grad) const {
+void MlpPolicy::accumulate_gradient(const ExecSpace& space, MlpWorkspace& ws,
+                                    const PreferenceSplit& split, const RowSelection& rows,
+                                    const View1<const double>& coeff,
+                                    const View1<double>& grad) const {
   if (!split.has_pair_features()) {
     throw InternalError("MLP policy: split '" + split.name +
                         "' was loaded without the chosen/rejected features");
+  }
+  if (static_cast<index_t>(grad.extent(0)) != num_params()) {
+    throw InternalError("MLP accumulate_gradient: a gradient of " + std::to_string(grad.extent(0)) +
+                        " entries for " + std::to_string(num_params()) + " parameters");
   }
   accumulate_pair_gradient(space, ws, split.chosen, split.rejected, rows, coeff, grad);
 }

@@ -20,7 +20,9 @@
 #pragma once
 
 #include "core/views.hpp"
+#include "policies/policy.hpp"
 #include "policies/preference_batch.hpp"
+#include "policies/row_selection.hpp"
 
 #include <cstdint>
 #include <string>
@@ -64,26 +66,6 @@ struct MlpConfig {
 
 /// "64,64" -> {64, 64}; "" or "none" -> {} (ConfigError on anything else).
 std::vector<int> parse_hidden(const std::string& text);
-
-/// Feature table: [rows, d] float32 on the device, any layout (PreferenceSplit's views convert).
-using FeatureView = Kokkos::View<const float**, MemSpace>;
-
-/// Which rows of a table a batch uses: the rows index(offset + i) when `index` is set, otherwise
-/// the contiguous rows offset + i, for i = 0 .. count - 1. Batch position i is row i of every
-/// per-batch output (scores, margins, log-probs) and coefficient input.
-struct RowSelection {
-  View1<const index_t> index;
-  index_t offset = 0;
-  index_t count = 0;
-  bool indexed = false;
-
-  /// Rows begin .. begin + count - 1.
-  static RowSelection range(index_t begin, index_t count);
-  /// Rows index(0) .. index(count - 1); count defaults to the whole View.
-  static RowSelection rows(const View1<const index_t>& index, index_t count = -1);
-  /// Batch positions begin .. begin + n - 1 of this selection.
-  RowSelection slice(index_t begin, index_t n) const;
-};
 
 /// All options of every prompt: the options of row i are the feature rows
 /// offsets(i) .. offsets(i+1) - 1 of `features` (PreferenceSplit::options/option_offsets).
@@ -141,8 +123,13 @@ public:
   MlpPolicy& operator=(MlpPolicy&&) = default;
   ~MlpPolicy() = default;
 
+  using workspace_type = MlpWorkspace;
+
   const MlpConfig& config() const { return m_config; }
   index_t num_params() const { return m_config.num_params(); }
+  int input_dim() const { return m_config.input_dim; }
+  /// Scratch for pair batches of up to max_pairs pairs (2 max_pairs feature rows).
+  MlpWorkspace workspace(index_t max_pairs) const { return {m_config, 2 * max_pairs}; }
   /// The flat parameter vector (device; layout in the file comment). Writable: optimisers
   /// update it in place.
   View1<double> params() const { return m_params; }
@@ -178,9 +165,10 @@ public:
   void pair_margins(const ExecSpace& space, MlpWorkspace& ws, const FeatureView& chosen,
                     const FeatureView& rejected, const RowSelection& rows,
                     const View1<double>& out) const;
-  /// The same on a split's pair features (needs split.has_pair_features()).
-  void pair_margins(const ExecSpace& space, MlpWorkspace& ws, const PreferenceSplit& split,
-                    const RowSelection& rows, const View1<double>& out) const;
+  /// The same on a split's pair features (needs split.has_pair_features()): the Policy
+  /// concept's margins.
+  void margins(const ExecSpace& space, MlpWorkspace& ws, const PreferenceSplit& split,
+               const RowSelection& rows, const View1<double>& out) const;
   /// grad += sum_i coeff(i) * (df(chosen_i) - df(rejected_i))/dparams for the batch of the last
   /// pair_margins call on `ws` (which must have fitted in one pass; parameters unchanged since).
   void accumulate_pair_gradient(const ExecSpace& space, MlpWorkspace& ws,
@@ -189,9 +177,10 @@ public:
   void accumulate_pair_gradient(const ExecSpace& space, MlpWorkspace& ws, const FeatureView& chosen,
                                 const FeatureView& rejected, const RowSelection& rows,
                                 const View1<const double>& coeff, const View1<double>& grad) const;
-  void accumulate_pair_gradient(const ExecSpace& space, MlpWorkspace& ws,
-                                const PreferenceSplit& split, const RowSelection& rows,
-                                const View1<const double>& coeff, const View1<double>& grad) const;
+  /// The same on a split's pair features: the Policy concept's accumulate_gradient.
+  void accumulate_gradient(const ExecSpace& space, MlpWorkspace& ws, const PreferenceSplit& split,
+                           const RowSelection& rows, const View1<const double>& coeff,
+                           const View1<double>& grad) const;
 
   // --- Full softmax over the options of a prompt ---------------------------------------------
 
@@ -224,5 +213,7 @@ private:
   MlpConfig m_config;
   View1<double> m_params;
 };
+
+static_assert(is_policy_v<MlpPolicy>, "MlpPolicy models the Policy concept");
 
 } // namespace grpo::policies

@@ -129,7 +129,7 @@ InnerDerivatives DualityGap::derivatives(const std::vector<double>& theta,
       using Loss = decltype(loss);
       NewtonSums<Loss> functor;
       functor.value_count = static_cast<unsigned>(width);
-      functor.m_eval = m_policy.margins(m_train);
+      functor.m_eval = m_policy.evaluator(m_train);
       functor.m_piece_end = m_piece_end;
       functor.m_piece_weight = m_piece_weight;
       functor.m_z = m_train.z;

@@ -224,7 +224,7 @@ View1<double> NeuralSolver::reference_margins(const policies::PreferenceSplit& s
       Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::ref_" + split.name),
       std::max<index_t>(n, 1));
   if (m_reference_is_network && n > 0) {
-    m_reference.pair_margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), ref);
+    m_reference.margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), ref);
   } else {
     Kokkos::deep_copy(ref, 0.0);
   }
@@ -401,7 +401,7 @@ NeuralStepReport NeuralSolver::step() {
     const auto selection = whole ? policies::RowSelection::range(0, n)
                                  : policies::RowSelection::rows(m_locator.local(), n);
     if (n > 0) {
-      m_policy.pair_margins(ExecSpace(), m_ws, m_train, selection, m_margins);
+      m_policy.margins(ExecSpace(), m_ws, m_train, selection, m_margins);
     }
     // Per-pair losses and slopes on the device; only the K group sums come back.
     with_loss(loss_type, m_config.beta, [&](const auto& f) {
@@ -475,7 +475,7 @@ NeuralStepReport NeuralSolver::step() {
       if (n <= m_ws.max_pairs()) {
         m_policy.accumulate_pair_gradient(ExecSpace(), m_ws, c, m_grad);
       } else {
-        m_policy.accumulate_pair_gradient(ExecSpace(), m_ws, m_train, selection, c, m_grad);
+        m_policy.accumulate_gradient(ExecSpace(), m_ws, m_train, selection, c, m_grad);
       }
     }
   }
@@ -506,7 +506,7 @@ PairMetrics NeuralSolver::evaluate(const policies::PreferenceSplit& split) {
   View1<double> margins(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::neural::eval"),
                         std::max<index_t>(n, 1));
   if (n > 0) {
-    m_policy.pair_margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), margins);
+    m_policy.margins(ExecSpace(), m_ws, split, policies::RowSelection::range(0, n), margins);
   }
   const auto h = to_host(margins, n);
   std::vector<double> nll(static_cast<std::size_t>(n), 0.0);

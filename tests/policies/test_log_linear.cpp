@@ -37,15 +37,48 @@ double host_group_loss(const test::HostData& d, int g, const std::vector<double>
   return sum;
 }
 
+/// The kernels' evaluator's margin of every local row (a free function: nvcc rejects a
+/// KOKKOS_LAMBDA in a test body, a private member function).
+View1<double> evaluator_margins(const policies::LogLinearPolicy& policy,
+                                const policies::PreferenceSplit& split) {
+  const auto eval = policy.evaluator(split);
+  View1<double> out("with_ref", split.local_rows());
+  Kokkos::parallel_for(
+      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(0, split.local_rows()),
+      KOKKOS_LAMBDA(const index_t i) { out(i) = eval.margin(i); });
+  return out;
+}
+
 TEST(LogLinear, MarginsMatchAHostDotProduct) {
   const auto data = test::random_data({5, 7}, 3, 11, true);
   const auto split = test::whole_split(data);
   policies::LogLinearPolicy policy(3);
   const std::vector<double> theta{0.3, -1.2, 2.0};
   set_params(policy, theta);
-  View1<double> out("margins", split.local_rows());
-  policy.compute_margins(ExecSpace(), split, out);
-  auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), out);
+  auto ws = policy.workspace(split.local_rows());
+  // The policy's margin (no reference), over every row and over an index with repeats.
+  const std::vector<index_t> picked{11, 0, 4, 4, 7};
+  View1<index_t> index("index", picked.size());
+  Kokkos::deep_copy(
+      index, Kokkos::View<const index_t*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                 picked.data(), picked.size()));
+  for (const bool indexed : {false, true}) {
+    const auto rows = indexed ? policies::RowSelection::rows(index)
+                              : policies::RowSelection::range(0, split.local_rows());
+    View1<double> out("margins", rows.count);
+    policy.margins(ExecSpace(), ws, split, rows, out);
+    auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), out);
+    for (index_t k = 0; k < rows.count; ++k) {
+      const index_t i = indexed ? picked[k] : k;
+      double expected = 0.0;
+      for (int j = 0; j < 3; ++j) {
+        expected += theta[j] * static_cast<double>(data.z[i * 3 + j]);
+      }
+      EXPECT_NEAR(h(k), expected, 1e-14);
+    }
+  }
+  // The evaluator of the kernels subtracts the reference.
+  auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), evaluator_margins(policy, split));
   for (index_t i = 0; i < data.rows(); ++i) {
     double expected = -static_cast<double>(data.ref[i]);
     for (int j = 0; j < 3; ++j) {
@@ -199,7 +232,9 @@ TEST(LogLinear, AccumulateGradientAddsCoefficientWeightedFeatures) {
   View1<double> grad("grad", 2);
   Kokkos::deep_copy(coeff, 0.5);
   Kokkos::deep_copy(grad, 1.0);
-  policy.accumulate_gradient(ExecSpace(), split, coeff, grad);
+  auto ws = policy.workspace(split.local_rows());
+  policy.accumulate_gradient(ExecSpace(), ws, split,
+                             policies::RowSelection::range(0, split.local_rows()), coeff, grad);
   auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), grad);
   for (int j = 0; j < 2; ++j) {
     double expected = 1.0;

@@ -345,7 +345,8 @@ TEST(MlpPolicy, NoHiddenLayerIsTheLogLinearPolicy) {
   Kokkos::deep_copy(linear.params(), mlp.params());
 
   View1<double> reference("reference", rows);
-  linear.compute_margins(kSpace, split, reference);
+  policies::LogLinearWorkspace linear_ws;
+  linear.margins(kSpace, linear_ws, split, RowSelection::range(0, rows), reference);
   const auto ref = to_host(reference);
   MlpWorkspace ws(mlp.config(), 2 * rows);
 
@@ -384,7 +385,8 @@ TEST(MlpPolicy, NoHiddenLayerIsTheLogLinearPolicy) {
   const auto coeff = device_vector(coeff_h, "coeff");
   View1<double> g_linear("g_linear", dim);
   View1<double> g_mlp("g_mlp", dim);
-  linear.accumulate_gradient(kSpace, split, coeff, g_linear);
+  linear.accumulate_gradient(kSpace, linear_ws, split, RowSelection::range(0, rows), coeff,
+                             g_linear);
   mlp.accumulate_pair_gradient(kSpace, ws, coeff, g_mlp);
   const auto gl = to_host(g_linear);
   const auto gm = to_host(g_mlp);
@@ -646,7 +648,7 @@ TEST(MlpPolicy, ArgumentChecks) {
   // A split without pair features.
   policies::PreferenceSplit split;
   split.name = "train";
-  EXPECT_THROW(p.pair_margins(kSpace, ws, split, RowSelection::range(0, 0), out), InternalError);
+  EXPECT_THROW(p.margins(kSpace, ws, split, RowSelection::range(0, 0), out), InternalError);
   EXPECT_THROW(MlpPolicy::options_of(split), InternalError);
 }
 
