@@ -1,7 +1,8 @@
 // MLP policy: forward against an independent host implementation, central finite-difference
 // checks of every gradient (rows, pairs, log-softmax) for every activation and depth 0/1/2, the
 // zero-hidden-layer network against the log-linear policy, seeded initialisation, gathered rows,
-// chunking, determinism and argument checks.
+// chunking, determinism and argument checks. About 650 lines: every test shares the independent
+// host network at the top, which a split would have to expose in a header.
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "policies/log_linear_policy.hpp"
