@@ -143,7 +143,7 @@ TrainSetup resolve(const ParsedOptions& p,
   s.dataset = paths.dataset;
   s.out = paths.out;
   const solver::Method method =
-      given(p, "method") ? solver::parse_method(get_string(p, "method")) : solver::Method::GrDpo;
+      given(p, "method") ? get_parsed(p, "method", solver::parse_method) : solver::Method::GrDpo;
   auto& c = s.config;
   c.method = method;
   if (given(p, "preset")) {
@@ -173,26 +173,26 @@ TrainSetup resolve(const ParsedOptions& p,
   set_if_given(p, "ada-coef", c.ada_coef, get_double);
   set_if_given(p, "exp-adaptive", c.exp_adaptive, get_double);
   if (given(p, "sampling")) {
-    c.sampling = solver::parse_sampling(get_string(p, "sampling"));
+    c.sampling = get_parsed(p, "sampling", solver::parse_sampling);
   }
   set_if_given(p, "batch-size", c.batch_size, get_int);
   if (given(p, "batch-mode")) {
-    c.batch_mode = solver::parse_batch_mode(get_string(p, "batch-mode"));
+    c.batch_mode = get_parsed(p, "batch-mode", solver::parse_batch_mode);
   }
   set_if_given(p, "projection-radius", c.projection_radius, get_double);
   set_if_given(p, "closed-form", c.closed_form, get_bool);
   if (given(p, "closed-form-weights")) {
-    c.closed_form_weights = solver::parse_closed_form_weights(get_string(p, "closed-form-weights"));
+    c.closed_form_weights = get_parsed(p, "closed-form-weights", solver::parse_closed_form_weights);
   }
   if (given(p, "alpha-loss-norm")) {
-    c.alpha_loss_norm = solver::parse_alpha_loss_norm(get_string(p, "alpha-loss-norm"));
+    c.alpha_loss_norm = get_parsed(p, "alpha-loss-norm", solver::parse_alpha_loss_norm);
   }
   set_if_given(p, "ridge", c.ridge, get_double);
   if (given(p, "is-weights")) {
     c.is_weights = get_list(p, "is-weights");
   }
   if (given(p, "is-normalization")) {
-    c.is_normalization = solver::parse_is_normalization(get_string(p, "is-normalization"));
+    c.is_normalization = get_parsed(p, "is-normalization", solver::parse_is_normalization);
   }
   set_if_given(p, "param-limit", c.param_limit, get_double);
   c.schedule = schedule_options(p);
@@ -323,18 +323,20 @@ void check_train_options(const std::vector<std::string>& args, const io::Dataset
     check_train_mlp_options(parsed, data);
     return;
   }
-  const TrainSetup setup =
-      resolve(parsed, [&](const std::string&) -> const io::DatasetSummary& { return data; });
-  std::vector<index_t> group_sizes;
-  const auto& offsets = data.split("train")->offsets;
-  for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
-    group_sizes.push_back(offsets[g + 1] - offsets[g]);
-  }
-  setup.config.validate(group_sizes);
-  check_schedule_data(setup.config.schedule, data);
-  if (!setup.theta_init.empty() && !theta_init_is_file(setup.theta_init)) {
-    initial_theta(setup, data.feature_dim); // a list: its values and length (a file: at run time)
-  }
+  naming_options([&] {
+    const TrainSetup setup =
+        resolve(parsed, [&](const std::string&) -> const io::DatasetSummary& { return data; });
+    std::vector<index_t> group_sizes;
+    const auto& offsets = data.split("train")->offsets;
+    for (std::size_t g = 0; g + 1 < offsets.size(); ++g) {
+      group_sizes.push_back(offsets[g + 1] - offsets[g]);
+    }
+    setup.config.validate(group_sizes);
+    check_schedule_data(setup.config.schedule, data);
+    if (!setup.theta_init.empty() && !theta_init_is_file(setup.theta_init)) {
+      initial_theta(setup, data.feature_dim); // a list: its values and length (a file: later)
+    }
+  });
 }
 
 int run_train(core::Environment& env, const std::vector<std::string>& args) {

@@ -59,23 +59,13 @@ std::string hidden_text(const std::vector<int>& hidden) {
   return s;
 }
 
-/// parse(value of --name), its ConfigError prefixed with the option's name.
-template <class Parse>
-auto parse_named(const ParsedOptions& p, const char* name, Parse parse) {
-  try {
-    return parse(get_string(p, name));
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("option --") + name + ": " + e.what());
-  }
-}
-
 MlpSetup resolve_mlp(const ParsedOptions& p) {
   MlpSetup s;
   s.paths = required_paths(p);
   s.checkpoint = checkpoint_setup(p, s.paths);
   auto& c = s.config; // NeuralConfig's defaults are the command's
   if (given(p, "method")) {
-    c.method = solver::parse_method(get_string(p, "method"));
+    c.method = get_parsed(p, "method", solver::parse_method);
   }
   set_if_given(p, "seed", c.seed, get_uint);
   set_if_given(p, "iterations", c.iterations, get_int);
@@ -88,16 +78,16 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   set_if_given(p, "batch-size", c.batch_size, get_int);
   set_if_given(p, "micro-batches", c.micro_batches, get_int);
   if (given(p, "alpha-update")) {
-    c.alpha_update = solver::parse_alpha_update(get_string(p, "alpha-update"));
+    c.alpha_update = get_parsed(p, "alpha-update", solver::parse_alpha_update);
   }
   if (given(p, "hidden")) {
-    c.network.hidden = parse_named(p, "hidden", policies::parse_hidden);
+    c.network.hidden = get_parsed(p, "hidden", policies::parse_hidden);
   }
   if (given(p, "activation")) {
-    c.network.activation = parse_named(p, "activation", policies::parse_activation);
+    c.network.activation = get_parsed(p, "activation", policies::parse_activation);
   }
   if (given(p, "optimizer")) {
-    const auto type = parse_named(p, "optimizer", solver::parse_optimizer);
+    const auto type = get_parsed(p, "optimizer", solver::parse_optimizer);
     const double lr = c.optimizer.lr;
     c.optimizer = solver::OptimizerConfig::defaults(type);
     c.optimizer.lr = lr;
@@ -111,12 +101,12 @@ MlpSetup resolve_mlp(const ParsedOptions& p) {
   if (given(p, "sft-optimizer")) {
     const double lr = c.sft_optimizer.lr;
     c.sft_optimizer =
-        solver::OptimizerConfig::defaults(parse_named(p, "sft-optimizer", solver::parse_optimizer));
+        solver::OptimizerConfig::defaults(get_parsed(p, "sft-optimizer", solver::parse_optimizer));
     c.sft_optimizer.lr = lr;
   }
   set_if_given(p, "sft-lr", c.sft_optimizer.lr, get_double);
   set_if_given(p, "sft-warmup", c.sft_warmup, get_int);
-  c.reference = given(p, "reference") ? solver::parse_reference(get_string(p, "reference"))
+  c.reference = given(p, "reference") ? get_parsed(p, "reference", solver::parse_reference)
                                       : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
                                                          : solver::ReferenceKind::Initial);
   c.schedule = schedule_options(p);
