@@ -3,7 +3,6 @@
 #include "apps/options.hpp"
 #include "core/error.hpp"
 #include "io/dataset.hpp"
-#include "io/hdf5.hpp"
 #include "io/trace_reader.hpp"
 
 #include <algorithm>
@@ -112,14 +111,7 @@ int run_info(core::Environment& env, const std::vector<std::string>& args) {
     throw ConfigError("grpo info: missing FILE (usage: grpo info FILE)");
   }
   const std::string path = get_string(parsed, "file");
-  std::string kind = "dataset";
-  {
-    const auto f = io::h5::File::open(path, false, nullptr);
-    if (f.has_attribute("/", "kind")) {
-      kind = f.read_string_attribute("/", "kind");
-    }
-  }
-  root_print(env, kind == "trace" ? describe_trace(path) : describe_dataset(path));
+  root_print(env, io::file_kind(path) == "trace" ? describe_trace(path) : describe_dataset(path));
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // The grpo command line: dispatches to a subcommand, turns errors into one line on stderr and
 // the exit code of their class (docs/cli.md). Rank-local failures abort the whole MPI job.
 #include "apps/commands.hpp"
+#include "apps/option_names.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/git_revision.hpp"
@@ -95,6 +96,8 @@ int main(int argc, char** argv) {
     }
     throw ConfigError("unknown command '" + all[0] +
                       "' (expected generate, convert, train, info or study)");
+  } catch (const ConfigFieldError& e) {
+    return report("error", app::option_message(e), e.exit_code(), e.rank_local());
   } catch (const Error& e) {
     return report("error", e.what(), e.exit_code(), e.rank_local());
   } catch (const std::bad_alloc&) {

@@ -3,6 +3,7 @@
 // option in every error, and list parsing. Kokkos' own --kokkos-* flags pass through unparsed.
 #pragma once
 
+#include "apps/option_names.hpp"
 #include "core/error.hpp"
 
 #include <boost/program_options.hpp>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace grpo::app {
@@ -25,8 +27,9 @@ struct ParsedOptions {
   std::set<std::string> from_config; ///< options whose value came from that file
 };
 
-/// Runs `f`; a ConfigError about an option whose value came from the config file is rethrown
-/// with the file named, so the user knows where to look.
+/// Runs `f`; a ConfigFieldError of a library becomes the ConfigError naming the option
+/// (naming_options), and a ConfigError about an option whose value came from the config file is
+/// rethrown with the file named, so the user knows where to look.
 template <class F>
 decltype(auto) naming_config_file(const ParsedOptions& p, F&& f);
 
@@ -50,6 +53,17 @@ void set_if_given(const ParsedOptions& p, const char* name, T& target, Get get) 
     target = get(p, name);
   }
 }
+/// parse(value of option `name`), a ConfigError of the parser (a value parser such as
+/// solver::parse_method names no option) prefixed with "option --name: ".
+template <class Parse>
+auto get_parsed(const ParsedOptions& p, const char* name, Parse parse) {
+  const std::string value = get_string(p, name);
+  try {
+    return parse(value);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("option --") + name + ": " + e.what());
+  }
+}
 /// Comma-separated doubles ("0.2,0.8"); "equal" or empty gives an empty list when allowed.
 std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal = false);
 std::vector<double> parse_list(const std::string& option, const std::string& text);
@@ -65,7 +79,7 @@ std::string option_in_message(const std::string& message);
 template <class F>
 decltype(auto) naming_config_file(const ParsedOptions& p, F&& f) {
   try {
-    return f();
+    return naming_options(std::forward<F>(f));
   } catch (const ConfigError& e) {
     const std::string option = option_in_message(e.what());
     if (!option.empty() && p.from_config.count(option) > 0) {

@@ -1,22 +1,20 @@
-// Shared by the two policies of `grpo train` (cmd_train.cpp: log-linear; cmd_train_mlp.cpp:
-// the MLP of solver::NeuralSolver): one option set parsed once, the progress line, and the MLP
-// entry points. Internal to apps/.
+// The parts of `grpo train` that do not depend on the policy: the run's paths and checkpoint
+// settings, the learning-rate schedule options, and the progress line. The policies' own parts
+// are apps/train_policy.hpp; the one run path is apps/cmd_train.cpp. Internal to apps/.
 #pragma once
 
 #include "apps/options.hpp"
-#include "core/environment.hpp"
 #include "core/error.hpp"
-#include "io/checkpoint.hpp"
+#include "core/trace_record.hpp"
 #include "io/dataset.hpp"
-#include "io/trace_writer.hpp"
-#include "solver/trainer.hpp"
+#include "io/run_checkpoint.hpp"
+#include "solver/lr_schedule.hpp"
 
 #include <cstdio>
-#include <functional>
 #include <map>
-#include <optional>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace grpo::app {
 
@@ -27,51 +25,20 @@ struct RunPaths {
 };
 RunPaths required_paths(const ParsedOptions& parsed);
 
-/// --checkpoint-every, --checkpoint (default <out>.ckpt) and --resume, for either policy.
-struct CheckpointSetup {
-  index_t every = 0;
-  std::string path;
-  bool resume = false;
+/// --checkpoint-every, --checkpoint (default <out>.ckpt) and --resume (ConfigError for a negative
+/// interval or a checkpoint path that is the dataset or the trace).
+io::CheckpointSettings checkpoint_settings(const ParsedOptions& parsed, const RunPaths& paths);
+
+/// The training split's pairs per group (N_g).
+std::vector<index_t> train_group_sizes(const io::DatasetSummary& data);
+
+/// What every run has besides its policy's configuration.
+struct RunSettings {
+  RunPaths paths;
+  io::CheckpointSettings checkpoint;
+  index_t trace_every = 100;
+  bool quiet = false;
 };
-CheckpointSetup checkpoint_setup(const ParsedOptions& parsed, const RunPaths& paths);
-
-/// With --resume: the checkpoint to continue from (io::resume_checkpoint, collective), or none
-/// when there is no checkpoint yet (then a note is printed and the run starts from step 0).
-std::optional<io::Checkpoint> resume_run(const CheckpointSetup& setup, const RunPaths& paths,
-                                         const std::string& config_text,
-                                         const std::string& checksum, const Communicator& comm,
-                                         const core::Environment& env);
-
-/// solver.restore(checkpoint.state), with the checkpoint file named in a DataError (the solver's
-/// messages start "checkpoint: ...").
-template <class Solver>
-void restore_checkpoint(Solver& solver, const io::Checkpoint& checkpoint,
-                        const CheckpointSetup& setup) {
-  try {
-    solver.restore(checkpoint.state);
-  } catch (const DataError& e) {
-    throw DataError("'" + setup.path + "': " + e.what());
-  }
-}
-
-/// The checkpoint callback of solver::TraceOptions for either policy: rank 0 writes `base` (the
-/// run's configuration, checksum, rank count, finals) with the solver's state, the trace's
-/// record count and the loop's wall time to setup.path.
-template <class Solver>
-std::function<void(double)>
-checkpoint_writer(const Solver& solver, io::Checkpoint base, const CheckpointSetup& setup,
-                  const io::TraceWriter& trace, const Communicator& comm) {
-  return [&solver, base = std::move(base), &setup, &trace, &comm](double wall_seconds) {
-    if (comm.is_root()) {
-      io::Checkpoint c = base;
-      c.state = solver.state();
-      c.num_ranks = comm.size();
-      c.trace_records = trace.records();
-      c.wall_seconds = wall_seconds;
-      io::write_checkpoint(setup.path, c);
-    }
-  };
-}
 
 /// The learning-rate schedule options (both policies): a group of `grpo train --help`, their
 /// values (ConfigError naming the option for a bad value or one that the chosen schedule does
@@ -85,19 +52,6 @@ std::string render_schedule(const solver::LrScheduleConfig& config);
 void check_schedule_data(const solver::LrScheduleConfig& config, const io::DatasetSummary& data);
 std::map<std::string, std::int64_t> schedule_attributes(const solver::LrSchedule& schedule,
                                                         index_t steps_done);
-
-/// Adds the options that only the MLP policy reads (a second group of `grpo train --help`).
-void add_mlp_options(po::options_description& options);
-
-/// True for --policy mlp, false for loglinear (the default); ConfigError on any other value, and
-/// on an option of the other policy ("option --closed-form: not available with --policy mlp").
-bool mlp_policy_selected(const ParsedOptions& parsed);
-
-/// Checks an MLP run's options against the dataset's metadata without running it.
-void check_train_mlp_options(const ParsedOptions& parsed, const io::DatasetSummary& data);
-
-/// Runs `grpo train --policy mlp`.
-int run_train_mlp(core::Environment& env, const ParsedOptions& parsed);
 
 /// Progress on stderr (rank 0): step, worst-group loss, steps/s; at most once a second.
 class Progress {

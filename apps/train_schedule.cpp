@@ -30,12 +30,12 @@ void add_schedule_options(po::options_description& options) {
 solver::LrScheduleConfig schedule_options(const ParsedOptions& p) {
   solver::LrScheduleConfig c;
   if (given(p, "lr-schedule")) {
-    c.type = solver::parse_lr_schedule(get_string(p, "lr-schedule"));
+    c.type = get_parsed(p, "lr-schedule", solver::parse_lr_schedule);
   }
   set_if_given(p, "lr-warmup", c.warmup, get_int);
   set_if_given(p, "lr-min-factor", c.min_factor, get_double);
   if (given(p, "plateau-metric")) {
-    c.metric = solver::parse_plateau_metric(get_string(p, "plateau-metric"));
+    c.metric = get_parsed(p, "plateau-metric", solver::parse_plateau_metric);
   }
   set_if_given(p, "plateau-factor", c.factor, get_double);
   set_if_given(p, "plateau-patience", c.patience, get_int);

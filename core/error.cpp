@@ -3,8 +3,60 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace grpo {
+
+namespace {
+
+bool field_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+/// `detail` with every `{f}` (f made of a-z, 0-9, '_' and '.') replaced by spell(f); any other
+/// brace stays as it is.
+std::string spell_references(const std::string& detail, const ConfigFieldError::Spelling& spell) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < detail.size()) {
+    const auto open = detail.find('{', pos);
+    if (open == std::string::npos) {
+      break;
+    }
+    auto close = open + 1;
+    while (close < detail.size() && field_char(detail[close])) {
+      ++close;
+    }
+    out.append(detail, pos, open - pos);
+    if (close < detail.size() && detail[close] == '}' && close > open + 1) {
+      out += spell(detail.substr(open + 1, close - open - 1));
+      pos = close + 1;
+    } else {
+      out += '{';
+      pos = open + 1;
+    }
+  }
+  out.append(detail, pos, std::string::npos);
+  return out;
+}
+
+std::string as_is(const std::string& field) { return field; }
+
+} // namespace
+
+ConfigFieldError::ConfigFieldError(std::string field, std::string detail)
+    : ConfigError(field + ": " + spell_references(detail, as_is))
+    , m_field(std::move(field))
+    , m_detail(std::move(detail)) {}
+
+std::string ConfigFieldError::message(const Spelling& spell) const {
+  return spell(m_field) + ": " + spell_references(m_detail, spell);
+}
+
+ConfigFieldError ConfigFieldError::within(const std::string& member) const {
+  const auto nested = [&](const std::string& f) { return "{" + member + "." + f + "}"; };
+  return {member + "." + m_field, spell_references(m_detail, nested)};
+}
 
 const char* exit_code_class(ExitCode code) noexcept {
   switch (code) {

@@ -2,6 +2,7 @@
 // (configuration, file input, numerical faults detected after a reduction), never inside kernels.
 #pragma once
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -39,6 +40,31 @@ class ConfigError : public Error {
 public:
   explicit ConfigError(const std::string& message)
       : Error(ExitCode::Config, message) {}
+};
+
+/// A ConfigError about one field of a library's configuration struct (`closed_form` of
+/// solver::SolverConfig, `optimizer.lr` of solver::NeuralConfig): libraries name their own fields,
+/// never the options of a front end. The detail may mention other fields as `{field}` (paths
+/// relative to the same struct). what() spells every field as it is ("closed_form: needs full
+/// batches (sampling code_batch and batch_size 0)"); a front end spells them its own way with
+/// message() (grpo's CLI: "--closed-form: ... (--sampling code_batch and --batch-size 0)").
+class ConfigFieldError : public ConfigError {
+public:
+  using Spelling = std::function<std::string(const std::string& field)>;
+
+  ConfigFieldError(std::string field, std::string detail);
+  const std::string& field() const noexcept { return m_field; }
+  /// The text after "field: ", with `{field}` references unresolved.
+  const std::string& detail() const noexcept { return m_detail; }
+  /// spell(field()) + ": " + detail() with every `{f}` replaced by spell(f).
+  std::string message(const Spelling& spell) const;
+  /// The same error seen from the struct that holds this one's as member `member`: every field,
+  /// the subject and those of the detail, becomes `member.field` (a nested validate()).
+  ConfigFieldError within(const std::string& member) const;
+
+private:
+  std::string m_field;
+  std::string m_detail;
 };
 
 class DataError : public Error {

@@ -6,6 +6,11 @@
 
 namespace grpo::io {
 
+std::string file_kind(const std::string& path) {
+  const auto f = h5::File::open(path, false, nullptr);
+  return f.has_attribute("/", "kind") ? f.read_string_attribute("/", "kind") : "dataset";
+}
+
 namespace {
 std::string where(const std::string& path, const std::string& name) {
   return "'" + path + "': dataset '" + name + "'";

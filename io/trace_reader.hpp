@@ -14,6 +14,10 @@
 
 namespace grpo::io {
 
+/// What grpo file `path` is: its root attribute `kind` ("trace" for a trace), "dataset" when it
+/// has none (datasets carry no `kind`). IoError if it cannot be opened as HDF5.
+std::string file_kind(const std::string& path);
+
 class TraceReader {
 public:
   /// Opens `path`. IoError if it cannot be read, DataError if it is not a grpo trace (its root

@@ -38,7 +38,7 @@ GroupWeights::GroupWeights(GroupWeightsConfig config, std::vector<index_t> group
         v[g] = 1.0 / static_cast<double>(m_group_sizes[g]);
       }
     } else {
-      v = expand_per_group(m_config.is_weights, k, "is-weights");
+      v = expand_per_group(m_config.is_weights, k, "is_weights");
     }
     double sum = 0.0;
     for (const double x : v) {

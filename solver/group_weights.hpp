@@ -32,7 +32,7 @@ class GroupWeights {
 public:
   GroupWeights() = default;
   /// `group_sizes` are the training N_g (all > 0 for groups with an adjustment). Throws
-  /// ConfigError naming the option for is-weights or adj of the wrong length.
+  /// ConfigFieldError naming the field for is-weights or adj of the wrong length.
   GroupWeights(GroupWeightsConfig config, std::vector<index_t> group_sizes);
 
   int num_groups() const { return static_cast<int>(m_log_alpha.size()); }

@@ -21,8 +21,7 @@ LrScheduleType parse_lr_schedule(const std::string& name) {
   if (name == "plateau") {
     return LrScheduleType::Plateau;
   }
-  throw ConfigError("option --lr-schedule: invalid value '" + name +
-                    "' (expected constant, cosine or plateau)");
+  throw ConfigError("invalid value '" + name + "' (expected constant, cosine or plateau)");
 }
 
 const char* lr_schedule_name(LrScheduleType type) {
@@ -44,8 +43,7 @@ PlateauMetric parse_plateau_metric(const std::string& name) {
   if (name == "average_val_loss") {
     return PlateauMetric::AverageValLoss;
   }
-  throw ConfigError("option --plateau-metric: invalid value '" + name +
-                    "' (expected worst_val_loss or average_val_loss)");
+  throw ConfigError("invalid value '" + name + "' (expected worst_val_loss or average_val_loss)");
 }
 
 const char* plateau_metric_name(PlateauMetric metric) {
@@ -53,33 +51,33 @@ const char* plateau_metric_name(PlateauMetric metric) {
 }
 
 void LrScheduleConfig::validate(std::int64_t iterations) const {
-  const auto bad = [](const char* option, const std::string& value, const char* expected) {
-    return ConfigError(std::string("option --") + option + ": invalid value " + value +
-                       " (expected " + expected + ")");
+  const auto bad = [](const char* field, const std::string& value, const char* expected) {
+    return ConfigFieldError(field,
+                            "invalid value " + value + " (expected " + std::string(expected) + ")");
   };
   if (warmup < 0 || warmup > iterations) {
-    throw bad("lr-warmup", std::to_string(warmup), "an integer in [0, iterations]");
+    throw bad("warmup", std::to_string(warmup), "an integer in [0, iterations]");
   }
   if (!(min_factor >= 0.0 && min_factor <= 1.0)) {
-    throw bad("lr-min-factor", format_double(min_factor), "a value in [0, 1]");
+    throw bad("min_factor", format_double(min_factor), "a value in [0, 1]");
   }
   if (!(factor > 0.0 && factor < 1.0)) {
-    throw bad("plateau-factor", format_double(factor), "a value in (0, 1)");
+    throw bad("factor", format_double(factor), "a value in (0, 1)");
   }
   if (patience < 0) {
-    throw bad("plateau-patience", std::to_string(patience), "an integer >= 0");
+    throw bad("patience", std::to_string(patience), "an integer >= 0");
   }
   if (!(threshold >= 0.0 && std::isfinite(threshold))) {
-    throw bad("plateau-threshold", format_double(threshold), "a finite value >= 0");
+    throw bad("threshold", format_double(threshold), "a finite value >= 0");
   }
   if (cooldown < 0) {
-    throw bad("plateau-cooldown", std::to_string(cooldown), "an integer >= 0");
+    throw bad("cooldown", std::to_string(cooldown), "an integer >= 0");
   }
   if (!(stop_lr >= 0.0 && std::isfinite(stop_lr))) {
-    throw bad("plateau-stop-lr", format_double(stop_lr), "a finite value >= 0");
+    throw bad("stop_lr", format_double(stop_lr), "a finite value >= 0");
   }
   if (!(alpha_factor > 0.0 && alpha_factor <= 1.0)) {
-    throw bad("plateau-alpha-factor", format_double(alpha_factor), "a value in (0, 1]");
+    throw bad("alpha_factor", format_double(alpha_factor), "a value in (0, 1]");
   }
 }
 

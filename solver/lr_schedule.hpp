@@ -29,6 +29,7 @@
 namespace grpo::solver {
 
 enum class LrScheduleType { Constant, Cosine, Plateau };
+/// The parsers throw ConfigError("invalid value '<name>' (expected ...)"), naming no option.
 LrScheduleType parse_lr_schedule(const std::string& name);
 const char* lr_schedule_name(LrScheduleType type);
 
@@ -51,8 +52,8 @@ struct LrScheduleConfig {
 
   /// False for the constant schedule without warm-up: every factor is exactly 1.
   bool active() const { return type != LrScheduleType::Constant || warmup > 0; }
-  /// ConfigError naming the option (--lr-warmup, --plateau-factor, ...) for a value out of
-  /// range; `iterations` is the run's step count.
+  /// ConfigFieldError naming the field (warmup, factor, ...) for a value out of range;
+  /// `iterations` is the run's step count.
   void validate(std::int64_t iterations) const;
 };
 

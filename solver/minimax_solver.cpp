@@ -67,13 +67,15 @@ MinimaxSolver::MinimaxSolver(SolverConfig config, Communicator comm,
       LrSchedule(m_config.schedule, m_config.ada_coef > 0 ? m_config.ada_coef : m_config.step_theta,
                  m_config.iterations);
   if (static_cast<int>(theta0.size()) != m_dim) {
-    throw ConfigError("option --theta-init: " + std::to_string(theta0.size()) +
-                      " values given, the policy has " + std::to_string(m_dim) + " parameters");
+    throw ConfigFieldError("theta_init", std::to_string(theta0.size()) +
+                                             " values given, the policy has " +
+                                             std::to_string(m_dim) + " parameters");
   }
   for (std::size_t j = 0; j < theta0.size(); ++j) {
     if (!std::isfinite(theta0[j])) {
-      throw ConfigError("option --theta-init: entry " + std::to_string(j) + " is " +
-                        format_double(theta0[j]) + " (expected finite values)");
+      throw ConfigFieldError("theta_init", "entry " + std::to_string(j) + " is " +
+                                               format_double(theta0[j]) +
+                                               " (expected finite values)");
     }
   }
   m_batch = m_config.effective_batch(m_total);

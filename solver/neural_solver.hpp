@@ -83,7 +83,7 @@ struct NeuralConfig {
   static policies::MlpConfig default_network();
   LossType loss() const;
   WeightRule weight_rule() const;
-  /// ConfigError naming the option for a value out of range or an unsupported combination.
+  /// ConfigFieldError naming the field for a value out of range or an unsupported combination.
   /// `group_sizes` are the training N_g; `has_options`: the training split has every option.
   void validate(const std::vector<index_t>& group_sizes, bool has_options) const;
 };

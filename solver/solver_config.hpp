@@ -68,8 +68,8 @@ struct SolverConfig {
   WeightRule weight_rule() const;
   /// Effective number of samples drawn per step for a training set of N rows.
   index_t effective_batch(index_t n) const;
-  /// Throws ConfigError naming the option when a value is out of range or the combination is
-  /// unsupported; `group_sizes` are the training N_g.
+  /// Throws ConfigFieldError naming the field (`closed_form`, `schedule.warmup`) when a value is
+  /// out of range or the combination is unsupported; `group_sizes` are the training N_g.
   void validate(const std::vector<index_t>& group_sizes) const;
 };
 
@@ -77,6 +77,8 @@ struct SolverConfig {
 LossType loss_of(Method method);
 WeightRule weight_rule_of(Method method);
 
+/// The parsers throw ConfigError("invalid value '<name>' (accepted: ...)"); their caller knows
+/// which field or option the name was given for and says so.
 Method parse_method(const std::string& name);
 const char* method_name(Method method);
 Sampling parse_sampling(const std::string& name);
@@ -90,8 +92,9 @@ const char* alpha_loss_norm_name(AlphaLossNorm norm);
 IsNormalization parse_is_normalization(const std::string& name);
 const char* is_normalization_name(IsNormalization norm);
 
-/// Expands `adj` to one value per group (throws ConfigError if its length is neither 0, 1 nor K).
+/// Expands `values` (the configuration's field `field`, e.g. adj) to one value per group
+/// (ConfigFieldError naming `field` if its length is neither 0, 1 nor K).
 std::vector<double> expand_per_group(const std::vector<double>& values, int num_groups,
-                                     const std::string& option);
+                                     const std::string& field);
 
 } // namespace grpo::solver

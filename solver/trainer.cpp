@@ -70,8 +70,8 @@ double training_loop(const TraceOptions& options, index_t total,
                      const std::function<TraceRecord(index_t, double)>& record,
                      LrSchedule* schedule) {
   if (options.every < 1) {
-    throw ConfigError("option --trace-every: invalid value " + std::to_string(options.every) +
-                      " (expected an integer >= 1)");
+    throw ConfigFieldError("trace.every", "invalid value " + std::to_string(options.every) +
+                                              " (expected an integer >= 1)");
   }
   const auto start = std::chrono::steady_clock::now();
   const auto wall = [&] {

@@ -423,44 +423,47 @@ TEST(MinimaxStep, InitialThetaIsUniformOnTheBox) {
   EXPECT_NE(a, MinimaxSolver::initial_theta(c, 1000));
 }
 
-TEST(MinimaxStep, InvalidConfigurationsNameTheOption) {
+TEST(MinimaxStep, InvalidConfigurationsNameTheField) {
+  // The configuration's field (grpo train names the option: tests/apps/test_option_names.cpp).
   const auto data = two_points();
   const auto split = test::whole_split(data);
-  auto expect_config_error = [&](SolverConfig c, const std::string& option) {
+  auto expect_config_error = [&](SolverConfig c, const std::string& field) {
     try {
       MinimaxSolver s(c, Communicator(), split, {0.0});
-      ADD_FAILURE() << "no error for " << option;
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
+      ADD_FAILURE() << "no error for " << field;
+    } catch (const ConfigFieldError& e) {
+      EXPECT_EQ(e.field(), field) << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind(field + ": ", 0), 0U) << e.what();
     }
   };
   auto base = config_for(Method::GrDpo, 0.1, 0.1, 1.0);
   auto c = base;
   c.beta = 0.0;
-  expect_config_error(c, "--beta");
+  expect_config_error(c, "beta");
   c = base;
   c.chi = 1.5;
-  expect_config_error(c, "--chi");
+  expect_config_error(c, "chi");
   c = base;
   c.step_theta = -1;
-  expect_config_error(c, "--step-theta");
+  expect_config_error(c, "step_theta");
   c = base;
   c.step_alpha = -1;
-  expect_config_error(c, "--step-alpha");
+  expect_config_error(c, "step_alpha");
   c = base;
   c.batch_size = 3;
-  expect_config_error(c, "--batch-size");
+  expect_config_error(c, "batch_size");
   c = base;
   c.closed_form = true;
-  expect_config_error(c, "--closed-form");
+  expect_config_error(c, "closed_form");
   c = base;
   c.adj = {1, 2, 3};
-  expect_config_error(c, "--adj");
+  expect_config_error(c, "adj");
   try {
     MinimaxSolver s(base, Communicator(), split, {0.0, 1.0});
     ADD_FAILURE() << "no error for a theta-init of the wrong length";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--theta-init"), std::string::npos);
+  } catch (const ConfigFieldError& e) {
+    EXPECT_EQ(e.field(), "theta_init") << e.what();
+    EXPECT_NE(std::string(e.what()).find("2 values given"), std::string::npos) << e.what();
   }
 }
 

@@ -460,32 +460,32 @@ TEST(NeuralSolver, TrainingRecordsCarryTheMetricsOfEverySplit) {
 TEST(NeuralSolver, RejectsInconsistentConfigurations) {
   const auto data = test::option_data({6, 4}, 3, 1);
   const auto split = test::option_split(data, 0, 1);
-  const auto expect_error = [&](const NeuralConfig& c, const char* option) {
+  const auto expect_error = [&](const NeuralConfig& c, const char* field) {
     try {
       NeuralSolver s(c, test::self_communicator(), split);
-      ADD_FAILURE() << "no error for " << option;
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
+      ADD_FAILURE() << "no error for " << field;
+    } catch (const ConfigError& e) { // the field's name (grpo train names the option)
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
     }
   };
   NeuralConfig c;
   c.micro_batches = 3; // 10 pairs
-  expect_error(c, "--micro-batches");
+  expect_error(c, "micro_batches: ");
   c = NeuralConfig();
   c.reference = solver::ReferenceKind::Sft;
-  expect_error(c, "--reference");
+  expect_error(c, "reference: ");
   c = NeuralConfig();
   c.beta = 0;
-  expect_error(c, "--beta");
+  expect_error(c, "beta: ");
   c = NeuralConfig();
   c.network.hidden = {0};
   expect_error(c, "hidden");
   c = NeuralConfig();
   c.optimizer.lr = -1;
-  expect_error(c, "--lr");
+  expect_error(c, "optimizer.lr: ");
   c = NeuralConfig();
   c.optimizer.beta1 = 1.5;
-  expect_error(c, "--optimizer");
+  expect_error(c, "optimizer: ");
 }
 
 } // namespace
