@@ -140,12 +140,4 @@ int pseudo_inverse_solve(const Matrix& a, const std::vector<double>& b, int n,
   return rank;
 }
 
-double norm2(const std::vector<double>& v) {
-  double s = 0.0;
-  for (const double x : v) {
-    s += x * x;
-  }
-  return std::sqrt(s);
-}
-
 } // namespace grpo::solver::dense

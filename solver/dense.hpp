@@ -2,6 +2,7 @@
 // pseudo-inverse fallback through a Jacobi eigendecomposition for singular systems (§3).
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 namespace grpo::solver::dense {
@@ -22,7 +23,14 @@ int pseudo_inverse_solve(const Matrix& a, const std::vector<double>& b, int n,
 /// eigenvectors (column j of `vectors` belongs to eigenvalue j).
 void symmetric_eigen(const Matrix& a, int n, std::vector<double>& values, Matrix& vectors);
 
-/// Euclidean norm, summed in index order.
-double norm2(const std::vector<double>& v);
+/// Euclidean norm, summed in index order. Inline: the solvers' traces were made with it inlined
+/// into each caller (GCC's FMA contraction of the sum depends on that).
+inline double norm2(const std::vector<double>& v) {
+  double s = 0.0;
+  for (const double x : v) {
+    s += x * x;
+  }
+  return std::sqrt(s);
+}
 
 } // namespace grpo::solver::dense
