@@ -5,6 +5,7 @@
 #include "apps/commands.hpp"
 #include "apps/options.hpp"
 #include "apps/train_common.hpp"
+#include "apps/train_options.hpp"
 #include "apps/train_policy.hpp"
 #include "core/error.hpp"
 #include "core/kokkos_compat.hpp"
@@ -21,80 +22,6 @@
 namespace grpo::app {
 
 namespace {
-
-po::options_description train_options() {
-  po::options_description o("grpo train options");
-  // clang-format off
-  o.add_options()
-    ("help,h", "show this help")
-    ("config", text(), "INI file with any of these options (command line wins)")
-    ("dataset", text(), "input dataset (HDF5, docs/formats.md) [required]")
-    ("out", text(), "output trace (HDF5) [required]")
-    ("policy", text(), "loglinear | mlp (the MLP options below) [loglinear]")
-    ("method", text(), "dpo | ipo | is-dpo | is-ipo | gr-dpo | gr-ipo [gr-dpo]")
-    ("preset", text(), "hyperparameters of the paper: paper (setting from the dataset), "
-                       "paper-even-imbalanced, paper-uneven-balanced, paper-uneven-imbalanced")
-    ("seed", text(), "seed of theta_0 and of mini-batch draws [2021]")
-    ("iterations", text(), "number of steps T [1000]")
-    ("beta", text(), "DPO temperature / IPO target 1/(2 beta), > 0 [1]")
-    ("step-theta", text(), "eta_theta, >= 0 [0.1]")
-    ("step-alpha", text(), "eta_alpha, >= 0 [0.01]")
-    ("chi", text(), "worst-case weight in [0,1]: w_g = (1-chi)/K + chi alpha_g [1]")
-    ("l2", text(), "L2 penalty lambda_2 ||theta||^2 (added once) [0]")
-    ("adj", text(), "generalisation adjustment C (one value or K, comma-separated) [0]")
-    ("ada-coef", text(), "> 0: AdaGrad-type eta_theta = ada_coef / sqrt(H) [0 = off]")
-    ("exp-adaptive", text(), "> 0: eta_alpha * exp_adaptive / sqrt(H) [0 = off]")
-    ("sampling", text(), "code_batch | paper_single [code_batch]")
-    ("batch-size", text(), "pairs per step; 0 = full batch (code_batch), 1 (paper_single) [0]")
-    ("batch-mode", text(), "mini-batch draw: uniform | group-weighted [uniform]")
-    ("projection-radius", text(), "project theta on the L2 ball of this radius; 0 = off [0]")
-    ("closed-form", text()->implicit_value("true"), "IPO family: exact theta best response [false]")
-    ("closed-form-weights", text(), "closed form v_g: paper (w_g/N_g) | code (w_g) [paper]")
-    ("alpha-loss-norm", text(), "closed-form alpha signal: mean | code_double [mean]")
-    ("ridge", text(), "ridge lambda of the closed-form solve [0]")
-    ("is-weights", text(), "importance weights (K values) [proportional to 1/N_g]")
-    ("is-normalization", text(), "IS gradient divisor: batch (|B|) | group (n_g) [batch]")
-    ("param-limit", text(), "theta_0 ~ U[0, param-limit] [1]")
-    ("theta-init", text(), "initial theta: comma-separated values, or a trace .h5 (its theta_final)")
-    ("trace-every", text(), "record metrics every N steps (and after the last) [100]")
-    ("checkpoint-every", text(), "write a checkpoint every N steps; 0 = never [0]")
-    ("checkpoint", text(), "checkpoint file [<out>.ckpt]")
-    ("resume", text()->implicit_value("true"),
-     "continue from the checkpoint (same options): the trace and results equal an uninterrupted "
-     "run; without a checkpoint, start from the beginning [false]")
-    ("gap", text()->implicit_value("true"),
-     "certified duality gap at every record: a Newton solve in d dimensions [false]")
-    ("check-sync", text()->implicit_value("true"),
-     "at every record, verify theta is bit-identical on all ranks [false]")
-    ("quiet,q", text()->implicit_value("true"), "no configuration or progress output");
-  // clang-format on
-  add_schedule_options(o);
-  add_mlp_options(o);
-  return o;
-}
-
-/// Options read only by the MLP policy, and options only the log-linear policy reads.
-const std::vector<std::string> kMlpOnly = {
-    "hidden",    "activation", "optimizer",     "lr",           "weight-decay",
-    "momentum",  "clip-norm",  "micro-batches", "alpha-update", "reference",
-    "sft-steps", "sft-batch",  "sft-optimizer", "sft-lr",       "sft-warmup"};
-const std::vector<std::string> kLogLinearOnly = {"preset",
-                                                 "l2",
-                                                 "adj",
-                                                 "ada-coef",
-                                                 "exp-adaptive",
-                                                 "sampling",
-                                                 "batch-mode",
-                                                 "projection-radius",
-                                                 "closed-form",
-                                                 "closed-form-weights",
-                                                 "alpha-loss-norm",
-                                                 "ridge",
-                                                 "is-normalization",
-                                                 "param-limit",
-                                                 "theta-init",
-                                                 "gap",
-                                                 "check-sync"};
 
 /// Runs `grpo train` with policy P (parsed options, before Kokkos starts).
 template <class P>
@@ -227,12 +154,7 @@ bool mlp_policy_selected(const ParsedOptions& p) {
                         "' (expected loglinear or mlp)");
     }
   }
-  for (const auto& name : mlp ? kLogLinearOnly : kMlpOnly) {
-    if (given(p, name.c_str())) {
-      throw ConfigError("option --" + name + ": " +
-                        (mlp ? "not available with --policy mlp" : "only with --policy mlp"));
-    }
-  }
+  refuse_other_policy_options(p, mlp ? kMlpPolicy : kLogLinearPolicy);
   return mlp;
 }
 
@@ -259,25 +181,6 @@ std::vector<index_t> train_group_sizes(const io::DatasetSummary& data) {
     sizes.push_back(offsets[g + 1] - offsets[g]);
   }
   return sizes;
-}
-
-io::CheckpointSettings checkpoint_settings(const ParsedOptions& p, const RunPaths& paths) {
-  io::CheckpointSettings s;
-  set_if_given(p, "checkpoint-every", s.every, get_int);
-  set_if_given(p, "checkpoint", s.path, get_string);
-  set_if_given(p, "resume", s.resume, get_bool);
-  if (s.every < 0) {
-    throw ConfigError("option --checkpoint-every: invalid value " + std::to_string(s.every) +
-                      " (expected an integer >= 0)");
-  }
-  if (s.path.empty()) {
-    s.path = paths.out + ".ckpt";
-  }
-  if (s.path == paths.out || s.path == paths.dataset) {
-    throw ConfigError("option --checkpoint: '" + s.path +
-                      "' is the dataset or the trace; choose another file");
-  }
-  return s;
 }
 
 void check_train_options(const std::vector<std::string>& args, const io::DatasetSummary& data) {

@@ -141,48 +141,60 @@ namespace {
 }
 } // namespace
 
-double get_double(const ParsedOptions& p, const char* name) {
-  const std::string s = get_string(p, name);
+double parse_double(const char* name, const std::string& text) {
   char* end = nullptr;
   errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) {
-    invalid(name, s, "a number");
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE) {
+    invalid(name, text, "a number");
   }
   return v;
+}
+
+std::int64_t parse_int(const char* name, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE) {
+    invalid(name, text, "an integer");
+  }
+  return v;
+}
+
+std::uint64_t parse_uint(const char* name, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || end != text.c_str() + text.size() || errno == ERANGE) {
+    invalid(name, text, "a non-negative integer");
+  }
+  return v;
+}
+
+bool parse_bool(const char* name, const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    return true;
+  }
+  if (text == "false" || text == "0" || text == "no" || text == "off") {
+    return false;
+  }
+  invalid(name, text, "true or false");
+}
+
+double get_double(const ParsedOptions& p, const char* name) {
+  return parse_double(name, get_string(p, name));
 }
 
 std::int64_t get_int(const ParsedOptions& p, const char* name) {
-  const std::string s = get_string(p, name);
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) {
-    invalid(name, s, "an integer");
-  }
-  return v;
+  return parse_int(name, get_string(p, name));
 }
 
 std::uint64_t get_uint(const ParsedOptions& p, const char* name) {
-  const std::string s = get_string(p, name);
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || s[0] == '-' || end != s.c_str() + s.size() || errno == ERANGE) {
-    invalid(name, s, "a non-negative integer");
-  }
-  return v;
+  return parse_uint(name, get_string(p, name));
 }
 
 bool get_bool(const ParsedOptions& p, const char* name) {
-  const std::string s = get_string(p, name);
-  if (s == "true" || s == "1" || s == "yes" || s == "on") {
-    return true;
-  }
-  if (s == "false" || s == "0" || s == "no" || s == "off") {
-    return false;
-  }
-  invalid(name, s, "true or false");
+  return parse_bool(name, get_string(p, name));
 }
 
 std::vector<double> parse_list(const std::string& option, const std::string& text) {

@@ -39,6 +39,24 @@ ParsedOptions parse_options(const std::string& command, const po::options_descri
                             const std::vector<std::string>& args,
                             const std::string& positional = "");
 
+/// The value `text` of option `name` as a number, an integer, a non-negative integer or a
+/// boolean (true/1/yes/on, false/0/no/off); ConfigError "option --name: invalid value ..."
+/// otherwise.
+double parse_double(const char* name, const std::string& text);
+std::int64_t parse_int(const char* name, const std::string& text);
+std::uint64_t parse_uint(const char* name, const std::string& text);
+bool parse_bool(const char* name, const std::string& text);
+/// parse(text), a ConfigError of the value parser (which names no option) prefixed with
+/// "option --name: ".
+template <class Parse>
+auto parse_named(const char* name, const std::string& text, Parse parse) {
+  try {
+    return parse(text);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("option --") + name + ": " + e.what());
+  }
+}
+
 /// Typed access to explicitly given options (command line or config file).
 bool given(const ParsedOptions& p, const char* name);
 std::string get_string(const ParsedOptions& p, const char* name);
@@ -57,12 +75,7 @@ void set_if_given(const ParsedOptions& p, const char* name, T& target, Get get) 
 /// solver::parse_method names no option) prefixed with "option --name: ".
 template <class Parse>
 auto get_parsed(const ParsedOptions& p, const char* name, Parse parse) {
-  const std::string value = get_string(p, name);
-  try {
-    return parse(value);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("option --") + name + ": " + e.what());
-  }
+  return parse_named(name, get_string(p, name), parse);
 }
 /// Comma-separated doubles ("0.2,0.8"); "equal" or empty gives an empty list when allowed.
 std::vector<double> get_list(const ParsedOptions& p, const char* name, bool allow_equal = false);

@@ -1,6 +1,6 @@
-// The parts of `grpo train` that do not depend on the policy: the run's paths and checkpoint
-// settings, the learning-rate schedule options, and the progress line. The policies' own parts
-// are apps/train_policy.hpp; the one run path is apps/cmd_train.cpp. Internal to apps/.
+// The parts of `grpo train` that do not depend on the policy: the run's paths and settings, the
+// learning-rate schedule's data check and trace attributes, and the progress line. The policies'
+// own parts are apps/train_policy.hpp; the one run path is apps/cmd_train.cpp. Internal to apps/.
 #pragma once
 
 #include "apps/options.hpp"
@@ -25,10 +25,6 @@ struct RunPaths {
 };
 RunPaths required_paths(const ParsedOptions& parsed);
 
-/// --checkpoint-every, --checkpoint (default <out>.ckpt) and --resume (ConfigError for a negative
-/// interval or a checkpoint path that is the dataset or the trace).
-io::CheckpointSettings checkpoint_settings(const ParsedOptions& parsed, const RunPaths& paths);
-
 /// The training split's pairs per group (N_g).
 std::vector<index_t> train_group_sizes(const io::DatasetSummary& data);
 
@@ -40,15 +36,9 @@ struct RunSettings {
   bool quiet = false;
 };
 
-/// The learning-rate schedule options (both policies): a group of `grpo train --help`, their
-/// values (ConfigError naming the option for a bad value or one that the chosen schedule does
-/// not read), the lines of the resolved configuration (none for the constant rate, so that runs
-/// without a schedule keep the configuration text and traces of earlier versions), the check
-/// that a plateau schedule has a validation split, and the trace attributes at the end of a run
-/// with a schedule (steps_done, lr_drops, stopped_early; none without one).
-void add_schedule_options(po::options_description& options);
-solver::LrScheduleConfig schedule_options(const ParsedOptions& parsed);
-std::string render_schedule(const solver::LrScheduleConfig& config);
+/// The learning-rate schedule (both policies; its options are rows of apps/train_options.cpp):
+/// the check that a plateau schedule has a validation split, and the trace attributes at the end
+/// of a run with a schedule (steps_done, lr_drops, stopped_early; none without one).
 void check_schedule_data(const solver::LrScheduleConfig& config, const io::DatasetSummary& data);
 std::map<std::string, std::int64_t> schedule_attributes(const solver::LrSchedule& schedule,
                                                         index_t steps_done);

@@ -1,9 +1,10 @@
 // grpo train --policy loglinear: the log-linear policy's part of the one run path
-// (apps/train_policy.hpp): its options, configuration text, theta_0 and solver::MinimaxSolver.
+// (apps/train_policy.hpp): theta_0 and solver::MinimaxSolver; its options and configuration text
+// are rows of the option table (apps/train_options.cpp).
+#include "apps/train_options.hpp"
 #include "apps/train_policy.hpp"
 #include "core/error.hpp"
 #include "io/trace_reader.hpp"
-#include "io/train_presets.hpp"
 
 #include <cstring>
 #include <sstream>
@@ -66,122 +67,11 @@ LogLinearTraining::Setup LogLinearTraining::resolve(const ParsedOptions& p,
                                                     const SummarySource& summary) {
   Setup s;
   s.run.paths = required_paths(p);
-  const std::string& dataset = s.run.paths.dataset;
-  const solver::Method method =
-      given(p, "method") ? get_parsed(p, "method", solver::parse_method) : solver::Method::GrDpo;
-  auto& c = s.config;
-  c.method = method;
-  if (given(p, "preset")) {
-    s.preset = get_string(p, "preset");
-    std::string setting;
-    if (s.preset == "paper") {
-      const auto& attributes = summary(dataset).attributes;
-      const auto it = attributes.find("preset");
-      setting = it == attributes.end() ? "" : it->second;
-    }
-    const auto preset = io::train_preset(s.preset, method, setting, dataset);
-    c = preset.config;
-    s.run.trace_every = preset.trace_every;
-  }
-  set_if_given(p, "seed", c.seed, get_uint);
-  set_if_given(p, "iterations", c.iterations, get_int);
-  set_if_given(p, "beta", c.beta, get_double);
-  set_if_given(p, "step-theta", c.step_theta, get_double);
-  set_if_given(p, "step-alpha", c.step_alpha, get_double);
-  set_if_given(p, "chi", c.chi, get_double);
-  if (given(p, "l2")) {
-    c.l2 = get_double(p, "l2");
-  }
-  if (given(p, "adj")) {
-    c.adj = get_list(p, "adj");
-  }
-  set_if_given(p, "ada-coef", c.ada_coef, get_double);
-  set_if_given(p, "exp-adaptive", c.exp_adaptive, get_double);
-  if (given(p, "sampling")) {
-    c.sampling = get_parsed(p, "sampling", solver::parse_sampling);
-  }
-  set_if_given(p, "batch-size", c.batch_size, get_int);
-  if (given(p, "batch-mode")) {
-    c.batch_mode = get_parsed(p, "batch-mode", solver::parse_batch_mode);
-  }
-  set_if_given(p, "projection-radius", c.projection_radius, get_double);
-  set_if_given(p, "closed-form", c.closed_form, get_bool);
-  if (given(p, "closed-form-weights")) {
-    c.closed_form_weights = get_parsed(p, "closed-form-weights", solver::parse_closed_form_weights);
-  }
-  if (given(p, "alpha-loss-norm")) {
-    c.alpha_loss_norm = get_parsed(p, "alpha-loss-norm", solver::parse_alpha_loss_norm);
-  }
-  set_if_given(p, "ridge", c.ridge, get_double);
-  if (given(p, "is-weights")) {
-    c.is_weights = get_list(p, "is-weights");
-  }
-  if (given(p, "is-normalization")) {
-    c.is_normalization = get_parsed(p, "is-normalization", solver::parse_is_normalization);
-  }
-  set_if_given(p, "param-limit", c.param_limit, get_double);
-  c.schedule = schedule_options(p);
-  set_if_given(p, "theta-init", s.theta_init, get_string);
-  set_if_given(p, "trace-every", s.run.trace_every, get_int);
-  set_if_given(p, "gap", s.gap, get_bool);
-  s.run.checkpoint = checkpoint_settings(p, s.run.paths);
-  set_if_given(p, "check-sync", s.check_sync, get_bool);
-  set_if_given(p, "quiet", s.run.quiet, get_bool);
-  if (s.run.trace_every < 1) {
-    throw ConfigError("option --trace-every: invalid value " + std::to_string(s.run.trace_every) +
-                      " (expected an integer >= 1)");
-  }
-  if (c.batch_size < 0) {
-    throw ConfigError("option --batch-size: invalid value " + std::to_string(c.batch_size) +
-                      " (expected an integer >= 0, 0 = full batch)");
-  }
-  if (c.iterations < 1) {
-    throw ConfigError("option --iterations: invalid value " + std::to_string(c.iterations) +
-                      " (expected an integer >= 1)");
-  }
+  read_train_options(p, s, summary);
   return s;
 }
 
-std::string LogLinearTraining::render(const Setup& s) {
-  const auto& c = s.config;
-  std::ostringstream o;
-  o << "dataset = " << s.run.paths.dataset << "\n"
-    << "out = " << s.run.paths.out << "\n";
-  if (!s.preset.empty()) {
-    o << "# preset = " << s.preset << " (already applied below)\n";
-  }
-  o << "method = " << solver::method_name(c.method) << "\n"
-    << "seed = " << c.seed << "\n"
-    << "iterations = " << c.iterations << "\n"
-    << "beta = " << format_double(c.beta) << "\n"
-    << "step-theta = " << format_double(c.step_theta) << "\n"
-    << "step-alpha = " << format_double(c.step_alpha) << "\n"
-    << "chi = " << format_double(c.chi) << "\n"
-    << "l2 = " << format_double(c.l2) << "\n"
-    << "adj = " << (c.adj.empty() ? "0" : join_values(c.adj)) << "\n"
-    << "ada-coef = " << format_double(c.ada_coef) << "\n"
-    << "exp-adaptive = " << format_double(c.exp_adaptive) << "\n"
-    << "sampling = " << solver::sampling_name(c.sampling) << "\n"
-    << "batch-size = " << c.batch_size << "\n"
-    << "batch-mode = " << solver::batch_mode_name(c.batch_mode) << "\n"
-    << "projection-radius = " << format_double(c.projection_radius) << "\n"
-    << "closed-form = " << (c.closed_form ? "true" : "false") << "\n"
-    << "closed-form-weights = " << solver::closed_form_weights_name(c.closed_form_weights) << "\n"
-    << "alpha-loss-norm = " << solver::alpha_loss_norm_name(c.alpha_loss_norm) << "\n"
-    << "ridge = " << format_double(c.ridge) << "\n";
-  if (!c.is_weights.empty()) {
-    o << "is-weights = " << join_values(c.is_weights) << "\n";
-  }
-  o << "is-normalization = " << solver::is_normalization_name(c.is_normalization) << "\n"
-    << "param-limit = " << format_double(c.param_limit) << "\n";
-  if (!s.theta_init.empty()) {
-    o << "theta-init = " << s.theta_init << "\n";
-  }
-  o << "trace-every = " << s.run.trace_every << "\n"
-    << "gap = " << (s.gap ? "true" : "false") << "\n"
-    << render_schedule(c.schedule);
-  return o.str();
-}
+std::string LogLinearTraining::render(const Setup& s) { return render_train_options(s); }
 
 void LogLinearTraining::validate(Setup& setup, const io::DatasetSummary& data) {
   setup.config.validate(train_group_sizes(data));

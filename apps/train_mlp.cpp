@@ -1,7 +1,8 @@
 // grpo train --policy mlp: the MLP policy's part of the one run path (apps/train_policy.hpp):
-// its options, configuration text and solver::NeuralSolver (ALGORITHM.md §8), with the optional
-// SFT stage before the preference steps.
+// solver::NeuralSolver (ALGORITHM.md §8), with the optional SFT stage before the preference steps;
+// its options and configuration text are rows of the option table (apps/train_options.cpp).
 #include "apps/commands.hpp"
+#include "apps/train_options.hpp"
 #include "apps/train_policy.hpp"
 #include "core/error.hpp"
 #include "solver/neural_trainer.hpp"
@@ -14,17 +15,6 @@ namespace grpo::app {
 
 namespace {
 
-std::string hidden_text(const std::vector<int>& hidden) {
-  if (hidden.empty()) {
-    return "none";
-  }
-  std::string s;
-  for (std::size_t i = 0; i < hidden.size(); ++i) {
-    s += (i != 0U ? "," : "") + std::to_string(hidden[i]);
-  }
-  return s;
-}
-
 bool all_splits_have_options(const io::DatasetSummary& data) {
   for (const auto& split : data.splits) {
     if (!split.has_options) {
@@ -36,101 +26,14 @@ bool all_splits_have_options(const io::DatasetSummary& data) {
 
 } // namespace
 
-MlpTraining::Setup MlpTraining::resolve(const ParsedOptions& p, const SummarySource& /*summary*/) {
+MlpTraining::Setup MlpTraining::resolve(const ParsedOptions& p, const SummarySource& summary) {
   Setup s;
   s.run.paths = required_paths(p);
-  s.run.checkpoint = checkpoint_settings(p, s.run.paths);
-  auto& c = s.config; // NeuralConfig's defaults are the command's
-  if (given(p, "method")) {
-    c.method = get_parsed(p, "method", solver::parse_method);
-  }
-  set_if_given(p, "seed", c.seed, get_uint);
-  set_if_given(p, "iterations", c.iterations, get_int);
-  set_if_given(p, "beta", c.beta, get_double);
-  set_if_given(p, "step-alpha", c.step_alpha, get_double);
-  set_if_given(p, "chi", c.chi, get_double);
-  if (given(p, "is-weights")) {
-    c.is_weights = get_list(p, "is-weights");
-  }
-  set_if_given(p, "batch-size", c.batch_size, get_int);
-  set_if_given(p, "micro-batches", c.micro_batches, get_int);
-  if (given(p, "alpha-update")) {
-    c.alpha_update = get_parsed(p, "alpha-update", solver::parse_alpha_update);
-  }
-  if (given(p, "hidden")) {
-    c.network.hidden = get_parsed(p, "hidden", policies::parse_hidden);
-  }
-  if (given(p, "activation")) {
-    c.network.activation = get_parsed(p, "activation", policies::parse_activation);
-  }
-  if (given(p, "optimizer")) {
-    const auto type = get_parsed(p, "optimizer", solver::parse_optimizer);
-    const double lr = c.optimizer.lr;
-    c.optimizer = solver::OptimizerConfig::defaults(type);
-    c.optimizer.lr = lr;
-  }
-  set_if_given(p, "lr", c.optimizer.lr, get_double);
-  set_if_given(p, "weight-decay", c.optimizer.weight_decay, get_double);
-  set_if_given(p, "momentum", c.optimizer.momentum, get_double);
-  set_if_given(p, "clip-norm", c.clip_norm, get_double);
-  set_if_given(p, "sft-steps", c.sft_steps, get_int);
-  set_if_given(p, "sft-batch", c.sft_batch, get_int);
-  if (given(p, "sft-optimizer")) {
-    const double lr = c.sft_optimizer.lr;
-    c.sft_optimizer =
-        solver::OptimizerConfig::defaults(get_parsed(p, "sft-optimizer", solver::parse_optimizer));
-    c.sft_optimizer.lr = lr;
-  }
-  set_if_given(p, "sft-lr", c.sft_optimizer.lr, get_double);
-  set_if_given(p, "sft-warmup", c.sft_warmup, get_int);
-  c.reference = given(p, "reference") ? get_parsed(p, "reference", solver::parse_reference)
-                                      : (c.sft_steps > 0 ? solver::ReferenceKind::Sft
-                                                         : solver::ReferenceKind::Initial);
-  c.schedule = schedule_options(p);
-  set_if_given(p, "trace-every", s.run.trace_every, get_int);
-  set_if_given(p, "quiet", s.run.quiet, get_bool);
-  if (s.run.trace_every < 1) {
-    throw ConfigError("option --trace-every: invalid value " + std::to_string(s.run.trace_every) +
-                      " (expected an integer >= 1)");
-  }
+  read_train_options(p, s, summary); // NeuralConfig's defaults are the command's
   return s;
 }
 
-std::string MlpTraining::render(const Setup& s) {
-  const auto& c = s.config;
-  std::ostringstream o;
-  o << "dataset = " << s.run.paths.dataset << "\n"
-    << "out = " << s.run.paths.out << "\n"
-    << "policy = mlp\n"
-    << "hidden = " << hidden_text(c.network.hidden) << "\n"
-    << "activation = " << policies::activation_name(c.network.activation) << "\n"
-    << "method = " << solver::method_name(c.method) << "\n"
-    << "seed = " << c.seed << "\n"
-    << "iterations = " << c.iterations << "\n"
-    << "beta = " << format_double(c.beta) << "\n"
-    << "step-alpha = " << format_double(c.step_alpha) << "\n"
-    << "chi = " << format_double(c.chi) << "\n";
-  if (!c.is_weights.empty()) {
-    o << "is-weights = " << join_values(c.is_weights) << "\n";
-  }
-  o << "batch-size = " << c.batch_size << "\n"
-    << "micro-batches = " << c.micro_batches << "\n"
-    << "alpha-update = " << solver::alpha_update_name(c.alpha_update) << "\n"
-    << "optimizer = " << solver::optimizer_name(c.optimizer.type) << "\n"
-    << "lr = " << format_double(c.optimizer.lr) << "\n"
-    << "weight-decay = " << format_double(c.optimizer.weight_decay) << "\n"
-    << "momentum = " << format_double(c.optimizer.momentum) << "\n"
-    << "clip-norm = " << format_double(c.clip_norm) << "\n"
-    << "sft-steps = " << c.sft_steps << "\n"
-    << "sft-batch = " << c.sft_batch << "\n"
-    << "sft-optimizer = " << solver::optimizer_name(c.sft_optimizer.type) << "\n"
-    << "sft-lr = " << format_double(c.sft_optimizer.lr) << "\n"
-    << "sft-warmup = " << c.sft_warmup << "\n"
-    << "reference = " << solver::reference_name(c.reference) << "\n"
-    << "trace-every = " << s.run.trace_every << "\n"
-    << render_schedule(c.schedule);
-  return o.str();
-}
+std::string MlpTraining::render(const Setup& s) { return render_train_options(s); }
 
 void MlpTraining::validate(Setup& setup, const io::DatasetSummary& data) {
   setup.config.network.input_dim = data.feature_dim;
@@ -231,31 +134,6 @@ std::string MlpTraining::summary(const TraceRecord& last) {
     }
   }
   return o.str();
-}
-
-void add_mlp_options(po::options_description& options) {
-  po::options_description o("options of --policy mlp (ALGORITHM.md §8; docs/cli.md)");
-  // clang-format off
-  o.add_options()
-    ("hidden", text(), "hidden layer widths, comma-separated; none = log-linear [64]")
-    ("activation", text(), "relu | tanh | gelu (tanh approximation) [tanh]")
-    ("optimizer", text(), "sgd | adam | adamw | rmsprop [adamw]")
-    ("lr", text(), "learning rate [0.001]")
-    ("weight-decay", text(), "L2 (sgd, adam, rmsprop) or decoupled (adamw) [0.01 adamw, else 0]")
-    ("momentum", text(), "SGD momentum [0]")
-    ("clip-norm", text(), "clip the gradient norm to this value; 0 = off [10]")
-    ("micro-batches", text(), "parts of each step's batch; alpha is updated per part [1]")
-    ("alpha-update", text(), "step (group means, §2.2) | micro-batch (N/N_g-weighted sums, "
-                             "§8.3) [step]")
-    ("reference", text(), "uniform | initial | sft: the frozen reference policy "
-                          "[sft with --sft-steps, else initial]")
-    ("sft-steps", text(), "SFT steps before preference training (needs option data) [0]")
-    ("sft-batch", text(), "prompts per SFT step; 0 = all [16]")
-    ("sft-optimizer", text(), "optimizer of the SFT stage [rmsprop]")
-    ("sft-lr", text(), "SFT learning rate [0.0001]")
-    ("sft-warmup", text(), "linear SFT learning-rate warm-up, in steps [0]");
-  // clang-format on
-  options.add(o);
 }
 
 } // namespace grpo::app

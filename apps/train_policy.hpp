@@ -110,9 +110,6 @@ struct MlpTraining {
   static std::string summary(const TraceRecord& last);
 };
 
-/// The option groups of `grpo train --help` read by one policy only.
-void add_mlp_options(po::options_description& options);
-
 /// True for --policy mlp, false for loglinear (the default); ConfigError on any other value, and
 /// on an option of the other policy ("option --closed-form: not available with --policy mlp").
 bool mlp_policy_selected(const ParsedOptions& parsed);
