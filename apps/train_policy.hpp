@@ -1,9 +1,10 @@
 // The policy-specific parts of `grpo train`, one struct per policy, behind the one run path of
-// apps/cmd_train.cpp (run_training<Policy>): which options the policy reads and how they resolve
-// into its solver's configuration, the configuration text, the checks against the dataset, the
-// initial parameters, the solver, the trace attributes and end values of its own, and the
-// training call. Everything else (paths, checkpoints, resume, the trace and its header, progress
-// and the closing line) is common. Internal to apps/.
+// apps/cmd_train.cpp (run_training<Policy>): its setup (the options it reads, how they resolve
+// into its solver's configuration and its configuration text are rows of the option table,
+// apps/train_options.cpp), the checks against the dataset, the initial parameters, the solver,
+// the trace attributes and end values of its own, and the training call. Everything else (paths,
+// checkpoints, resume, the trace and its header, progress and the closing line) is common. Internal
+// to apps/.
 #pragma once
 
 #include "apps/options.hpp"
@@ -50,9 +51,10 @@ struct LogLinearTraining {
     std::string theta_init;
     bool check_sync = false;
   };
-  /// Options -> setup (ConfigError naming the option).
+  /// Options -> setup: the paths, then the option table (ConfigError naming the option).
   static Setup resolve(const ParsedOptions& parsed, const SummarySource& summary);
-  /// The resolved configuration as INI text (in the trace and checkpoints; --config reads it).
+  /// The resolved configuration as INI text (in the trace and checkpoints; --config reads it):
+  /// render_train_options.
   static std::string render(const Setup& setup);
   /// Checks against the dataset's metadata, before anything is loaded (ConfigError).
   static void validate(Setup& setup, const io::DatasetSummary& data);
