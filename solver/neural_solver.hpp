@@ -55,10 +55,10 @@ const char* reference_name(ReferenceKind kind);
 /// The defaults here are those of `grpo train --policy mlp` (the command sets nothing else);
 /// method, beta and the loss options share the log-linear solver's defaults (SolverConfig).
 struct NeuralConfig {
-  Method method = Method::GrDpo;
-  double beta = 1.0;        ///< DPO temperature / IPO target 1/(2 beta)
-  double step_alpha = 0.01; ///< eta_alpha
-  double chi = 1.0;         ///< w_g = (1 - chi)/K + chi alpha_g
+  Method method = shared_defaults::method;
+  double beta = shared_defaults::beta;             ///< DPO temperature / IPO target 1/(2 beta)
+  double step_alpha = shared_defaults::step_alpha; ///< eta_alpha
+  double chi = shared_defaults::chi;               ///< w_g = (1 - chi)/K + chi alpha_g
   AlphaUpdate alpha_update = AlphaUpdate::Step;
   std::vector<double> is_weights; ///< is-* weights (empty: proportional to 1/N_g)
   /// input_dim is the dataset's feature dimension; one hidden layer of 64 tanh units.
@@ -67,8 +67,8 @@ struct NeuralConfig {
   double clip_norm = 10.0; ///< > 0: clip the gradient norm to this value (0: no clipping)
   index_t batch_size = 0;  ///< pairs per optimiser step; 0 = all training pairs
   index_t micro_batches = 1;
-  std::int64_t iterations = 1000; ///< optimiser steps
-  std::uint64_t seed = 2021;      ///< network initialisation and pair order
+  std::int64_t iterations = shared_defaults::iterations; ///< optimiser steps
+  std::uint64_t seed = shared_defaults::seed;            ///< network initialisation and pair order
   // SFT stage: maximum likelihood of the preferred option over each prompt's options.
   std::int64_t sft_steps = 0;
   index_t sft_batch = 16; ///< prompts per SFT step; 0 = all

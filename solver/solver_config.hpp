@@ -37,12 +37,24 @@ enum class AlphaLossNorm { Mean, CodeDouble };
 /// group = divide by n_g (a weighted mean of group means).
 enum class IsNormalization { Batch, Group };
 
+/// The defaults that both policies' configurations (SolverConfig, NeuralConfig) share, held
+/// once. beta is 1 for both (docs/cli.md: the CLI's value; NeuralConfig once held 0.1).
+namespace shared_defaults {
+inline constexpr Method method = Method::GrDpo;
+inline constexpr double beta = 1.0;
+inline constexpr double step_alpha = 0.01;
+inline constexpr double chi = 1.0;
+inline constexpr std::int64_t iterations = 1000;
+inline constexpr std::uint64_t seed = 2021;
+} // namespace shared_defaults
+
 struct SolverConfig {
-  Method method = Method::GrDpo;
-  double beta = 1.0;         ///< DPO temperature / IPO target 1/(2 beta)
-  double step_theta = 0.1;   ///< eta_theta
-  double step_alpha = 0.01;  ///< eta_alpha
-  double chi = 1.0;          ///< worst-case vs average trade-off, w_g = (1-chi)/K + chi alpha_g
+  Method method = shared_defaults::method;
+  double beta = shared_defaults::beta;             ///< DPO temperature / IPO target 1/(2 beta)
+  double step_theta = 0.1;                         ///< eta_theta
+  double step_alpha = shared_defaults::step_alpha; ///< eta_alpha
+  double chi =
+      shared_defaults::chi;  ///< worst-case vs average trade-off, w_g = (1-chi)/K + chi alpha_g
   double l2 = 0.0;           ///< lambda_2: adds lambda_2 ||theta||^2 once to the objective
   std::vector<double> adj;   ///< C_g of the generalisation adjustment (empty: 0; one value: all)
   double ada_coef = 0.0;     ///< > 0: eta_theta,t = ada_coef / sqrt(H_t) (AdaGrad-type)
@@ -57,8 +69,8 @@ struct SolverConfig {
   double ridge = 0.0;             ///< lambda of the closed-form solve
   std::vector<double> is_weights; ///< IS weights (empty: proportional to 1/N_g)
   IsNormalization is_normalization = IsNormalization::Batch;
-  std::int64_t iterations = 1000;
-  std::uint64_t seed = 2021;
+  std::int64_t iterations = shared_defaults::iterations;
+  std::uint64_t seed = shared_defaults::seed;
   double param_limit = 1.0; ///< theta_0 ~ U[0, param_limit]^P unless given explicitly
   /// Schedule of eta_theta (of ada_coef with AdaGrad-type steps) and, on plateau drops, of
   /// eta_alpha.

@@ -82,8 +82,10 @@ TEST(TrainOptions, DefaultsSharedByBothPoliciesAgree) {
   }
   EXPECT_GE(shared, 10);
   // The documented beta (docs/cli.md): 1 for both policies, one constant in the solver.
-  EXPECT_EQ(grpo::solver::SolverConfig{}.beta, 1.0);
-  EXPECT_EQ(grpo::solver::NeuralConfig{}.beta, 1.0);
+  namespace shared_defaults = grpo::solver::shared_defaults;
+  EXPECT_EQ(shared_defaults::beta, 1.0);
+  EXPECT_EQ(grpo::solver::SolverConfig{}.beta, shared_defaults::beta);
+  EXPECT_EQ(grpo::solver::NeuralConfig{}.beta, shared_defaults::beta);
   EXPECT_EQ(grpo::app::help_text(grpo::app::train_option("beta")),
             "DPO temperature / IPO target 1/(2 beta), > 0 [1]");
 }
