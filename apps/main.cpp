@@ -3,6 +3,7 @@
 #include "apps/commands.hpp"
 #include "apps/option_names.hpp"
 #include "core/config.hpp"
+#include "core/environment.hpp"
 #include "core/error.hpp"
 #include "core/git_revision.hpp"
 #include "core/kokkos_compat.hpp"
@@ -53,6 +54,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "internal error: %s\n", printable(e.what()).c_str());
       return static_cast<int>(ExitCode::Internal);
     }
+  }
+  try {
+    (void)core::mpi_launched_here(); // a bad GRPO_MPI is a configuration error, before MPI
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
+    return e.exit_code();
   }
   core::Environment env(argc, argv);
   io::h5::silence_errors();

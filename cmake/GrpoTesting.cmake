@@ -5,10 +5,10 @@
 # variables that allow root and more ranks than cores (test environment only, never in code).
 find_package(GTest REQUIRED)
 
-# OMPI_MCA_pml=ob1 and OMPI_MCA_ess_singleton_isolated=1: a one-rank grpo starts without the UCX
-# device probe and without a singleton orted (0.55 -> 0.15 s for `grpo --version`), which the
-# end-to-end tests and the corpus pay at each of their hundreds of runs; multi-rank tests use
-# ob1 over shared memory.
+# OMPI_MCA_pml=ob1 and OMPI_MCA_ess_singleton_isolated=1: a process that starts MPI without a
+# launcher (GRPO_MPI=1; grpo started alone does not start MPI, core/environment.hpp) starts
+# without the UCX device probe and without a singleton orted; multi-rank tests use ob1 over
+# shared memory.
 set(GRPO_TEST_ENVIRONMENT
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none

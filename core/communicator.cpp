@@ -32,6 +32,14 @@ Communicator::Communicator()
     : Communicator(MPI_COMM_WORLD) {}
 
 Communicator::Communicator(MPI_Comm comm) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized == 0) {
+    // A process started without a launcher (core::Environment): the one-rank communicator,
+    // whose collectives are identities (each returns before touching MPI when size is 1).
+    m_comm = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
+    return;
+  }
   auto* dup = new MPI_Comm(MPI_COMM_NULL);
   check_mpi(MPI_Comm_dup(comm, dup), "MPI_Comm_dup");
   m_comm = std::shared_ptr<MPI_Comm>(dup, [](MPI_Comm* c) {

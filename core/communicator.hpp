@@ -21,7 +21,8 @@ public:
   /// A duplicate of MPI_COMM_WORLD (or the serial communicator).
   Communicator();
 #if GRPO_ENABLE_MPI
-  /// A duplicate of `comm`.
+  /// A duplicate of `comm`; the one-rank communicator, without MPI calls, when MPI was not
+  /// started (a process started without a launcher: core::Environment).
   explicit Communicator(MPI_Comm comm);
   /// The duplicated communicator, e.g. for parallel HDF5.
   MPI_Comm native() const { return *m_comm; }

@@ -20,6 +20,9 @@ Environment::Environment([[maybe_unused]] int& argc, [[maybe_unused]] char**& ar
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized == 0) {
+    if (!mpi_launched_here()) {
+      return; // the one-rank job without MPI: Communicator is then serial
+    }
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     m_mpi_started_here = true;
@@ -75,6 +78,29 @@ void Environment::abort(int code) {
   }
 #endif
   std::_Exit(code);
+}
+
+bool mpi_launched(const char* (*getenv)(const char* name)) {
+  if (const char* forced = getenv("GRPO_MPI"); forced != nullptr && *forced != '\0') {
+    if (std::strcmp(forced, "1") == 0) {
+      return true;
+    }
+    if (std::strcmp(forced, "0") == 0) {
+      return false;
+    }
+    throw ConfigError(std::string("environment variable GRPO_MPI: invalid value '") + forced +
+                      "' (accepted: 1, 0, or unset to detect a launcher)");
+  }
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
+    if (getenv(name) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool mpi_launched_here() {
+  return mpi_launched([](const char* name) -> const char* { return std::getenv(name); });
 }
 
 std::vector<std::string> kokkos_arguments(int argc, const char* const* argv) {
