@@ -10,8 +10,10 @@
 #include <mpi.h>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 namespace grpo::core {
 
@@ -91,12 +93,10 @@ bool mpi_launched(const char* (*getenv)(const char* name)) {
     throw ConfigError(std::string("environment variable GRPO_MPI: invalid value '") + forced +
                       "' (accepted: 1, 0, or unset to detect a launcher)");
   }
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
-    if (getenv(name) != nullptr) {
-      return true;
-    }
-  }
-  return false;
+  constexpr const char* kLauncherVariables[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
+                                                "PMI_SIZE"};
+  return std::any_of(std::begin(kLauncherVariables), std::end(kLauncherVariables),
+                     [&](const char* name) { return getenv(name) != nullptr; });
 }
 
 bool mpi_launched_here() {
