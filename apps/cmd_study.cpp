@@ -1,6 +1,8 @@
 // grpo study plan | run | resume | status | report | task: convergence studies as task graphs
-// (docs/studies.md). This command never initialises MPI or Kokkos: it launches `grpo generate`,
-// `mpirun -n R grpo train` and the report as child processes, locally or through Slurm.
+// (docs/studies.md). This command never initialises MPI: it launches `grpo generate`,
+// `mpirun -n R grpo train` and the report as child processes, locally or through Slurm. Only
+// `grpo study task` starts Kokkos, and only to run one-rank training runs in its own process
+// (a bundle of runs shares one start-up).
 #include "apps/commands.hpp"
 #include "apps/options.hpp"
 #include "core/error.hpp"
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace grpo::app {
@@ -30,6 +33,7 @@ po::options_description study_options() {
     ("out", text(), "study directory (overrides the file's study.output)")
     ("executor", text(), "local | slurm (overrides study.executor)")
     ("jobs,j", text(), "local executor: cores to keep busy [all of this machine's]")
+    ("bundle", text(), "local executor: one-rank runs a process [about 4 bundles a core, at most 32]")
     ("dry-run", text()->implicit_value("true"), "slurm: write and print the sbatch scripts, submit nothing")
     ("all", text()->implicit_value("true"), "plan/status: list every task")
     ("args", po::value<std::vector<std::string>>(), "ACTION FILE|DIR [TASK]");
@@ -44,7 +48,8 @@ const char* kStudyUsage =
     "  resume DIR|FILE      rerun the unfinished and failed tasks of a planned study\n"
     "  status DIR|FILE      done / running / queued / failed / pending per layer, with logs\n"
     "  report DIR|FILE      redraw the report (plots and tables) from the traces\n"
-    "  task DIR ID          run one task (what the executors launch)\n\n"
+    "  task DIR ID...       run tasks in turn, one-rank runs in this process (what the\n"
+    "                       executors launch)\n\n"
     "Exit codes: 0 done, 1 some task failed (or, for status, not everything is done),\n"
     "2 configuration, 3 data, 4 I/O, 70 internal.\n\n";
 
@@ -269,7 +274,16 @@ int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
     }
     jobs_count = static_cast<int>(j);
   }
-  const int rc = jobs::run_local(plan, tools, jobs_count, out);
+  int bundle = 0;
+  if (given(p, "bundle")) {
+    const auto b = get_int(p, "bundle");
+    if (b < 1 || b > 100000) {
+      throw ConfigError("option --bundle: invalid value " + std::to_string(b) +
+                        " (expected an integer in [1, 100000])");
+    }
+    bundle = static_cast<int>(b);
+  }
+  const int rc = jobs::run_local(plan, tools, jobs_count, bundle, out);
   if (rc == 0) {
     out << "report: " << plan.path("report/report.md") << "\n";
   } else {
@@ -305,7 +319,7 @@ int run_study(const std::vector<std::string>& args) {
   }
   const std::string& action = words[0];
   const std::size_t expected = action == "task" ? 3 : 2;
-  if (words.size() != expected) {
+  if (action == "task" ? words.size() < expected : words.size() != expected) {
     throw ConfigError("grpo study " + action + ": expected " +
                       (action == "task" ? std::string("DIR and a task id")
                                         : std::string("one study file or directory")) +
@@ -348,7 +362,23 @@ int run_study(const std::vector<std::string>& args) {
   }
   if (action == "task") {
     const auto plan = jobs::read_plan(words[1]);
-    return jobs::run_task(plan, words[2], jobs::default_toolchain(plan));
+    auto tools = jobs::default_toolchain(plan);
+    // One-rank runs in this process, Kokkos started at the first. Under an MPI launcher (or
+    // GRPO_MPI=1) each run is its own `grpo train` child, as the executors always did.
+    std::optional<core::Environment> env;
+    if (!core::mpi_launched_here()) {
+      tools.train_here = [&env](const std::vector<std::string>& train_args) {
+        if (!env) {
+          static char name[] = "grpo";
+          static char* names[] = {name, nullptr};
+          int argc = 1;
+          char** argv = names;
+          env.emplace(argc, argv); // Kokkos starts with the first run (run_train)
+        }
+        return run_reporting_errors(*env, [&] { return run_train(*env, train_args); });
+      };
+    }
+    return jobs::run_tasks(plan, std::vector<std::string>(words.begin() + 2, words.end()), tools);
   }
   throw ConfigError("grpo study: unknown action '" + action +
                     "' (expected plan, run, resume, status, report or task)");

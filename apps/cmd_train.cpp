@@ -42,7 +42,9 @@ int run_training(core::Environment& env, const ParsedOptions& parsed) {
     P::validate(setup, summary);
     return P::initial(setup, summary);
   });
-  env.start_kokkos(parsed.kokkos_args);
+  if (!env.kokkos_started()) { // runs of a bundle (grpo study task) share the first's Kokkos
+    env.start_kokkos(parsed.kokkos_args);
+  }
 
   const auto data = io::load_dataset(summary, comm, P::load_options(summary));
   const auto solver = P::make_solver(setup, comm, data, init);

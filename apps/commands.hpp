@@ -8,6 +8,7 @@
 #include "io/pairs_convert.hpp"
 #include "jobs/study_file.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,5 +44,10 @@ std::string version_line();
 
 /// Prints `text` on rank 0 only.
 void root_print(const core::Environment& env, const std::string& text);
+
+/// Runs a command as `grpo` does: an error becomes one line on stderr ("error: ...", a
+/// configuration field named by its option) and the exit code of its class is returned; a
+/// rank-local error on a job of several ranks ends the whole job.
+int run_reporting_errors(const core::Environment& env, const std::function<int()>& command);
 
 } // namespace grpo::app

@@ -1,7 +1,6 @@
 // The grpo command line: dispatches to a subcommand, turns errors into one line on stderr and
 // the exit code of their class (docs/cli.md). Rank-local failures abort the whole MPI job.
 #include "apps/commands.hpp"
-#include "apps/option_names.hpp"
 #include "core/config.hpp"
 #include "core/environment.hpp"
 #include "core/error.hpp"
@@ -13,7 +12,6 @@
 
 #include <cstdio>
 #include <exception>
-#include <iostream>
 #include <new>
 #include <string>
 #include <vector>
@@ -64,18 +62,7 @@ int main(int argc, char** argv) {
   core::Environment env(argc, argv);
   io::h5::silence_errors();
   const std::vector<std::string> all(argv + 1, argv + argc);
-  const auto report = [&](const char* prefix, const std::string& raw, int code, bool rank_local) {
-    const std::string message = printable(raw);
-    if (rank_local && env.world_size() > 1) {
-      std::fprintf(stderr, "%s (rank %d): %s\n", prefix, env.world_rank(), message.c_str());
-      core::Environment::abort(code);
-    }
-    if (env.world_rank() == 0) {
-      std::fprintf(stderr, "%s: %s\n", prefix, message.c_str());
-    }
-    return code;
-  };
-  try {
+  return app::run_reporting_errors(env, [&] {
     if (all.empty()) {
       throw ConfigError(
           "missing command (expected generate, convert, train, info or study; see grpo --help)");
@@ -103,13 +90,5 @@ int main(int argc, char** argv) {
     }
     throw ConfigError("unknown command '" + all[0] +
                       "' (expected generate, convert, train, info or study)");
-  } catch (const ConfigFieldError& e) {
-    return report("error", app::option_message(e), e.exit_code(), e.rank_local());
-  } catch (const Error& e) {
-    return report("error", e.what(), e.exit_code(), e.rank_local());
-  } catch (const std::bad_alloc&) {
-    return report("error", "out of memory", static_cast<int>(ExitCode::Io), true);
-  } catch (const std::exception& e) {
-    return report("internal error", e.what(), static_cast<int>(ExitCode::Internal), true);
-  }
+  });
 }

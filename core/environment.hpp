@@ -14,7 +14,7 @@ class Environment {
 public:
   /// Starts MPI (MPI_THREAD_FUNNELED) when an MPI launcher started this process
   /// (mpi_launched_here()): a process started alone runs as the one-rank job without MPI, and
-  /// does not pay for a singleton start-up (Open MPI's takes 0.4 to 2.7 s on this machine).
+  /// does not pay for a singleton start-up (Open MPI's took 0.4 s on the development VM).
   /// Kokkos is started separately by start_kokkos(), after the command line has been parsed and
   /// validated on every rank.
   Environment(int& argc, char**& argv);

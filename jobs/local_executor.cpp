@@ -13,8 +13,11 @@
 #include <map>
 #include <ostream>
 #include <set>
+#include <string>
 #include <sys/wait.h>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace grpo::jobs {
 
@@ -27,9 +30,18 @@ int cores_of(const Task& t, int jobs) {
   return std::min(t.kind == TaskKind::Train ? t.ranks : 1, jobs);
 }
 
+/// One-rank training runs go in bundles: one process runs several in turn.
+bool bundled(const Task& t) { return t.kind == TaskKind::Train && t.ranks == 1; }
+
 } // namespace
 
-int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& out) {
+int auto_bundle_size(std::size_t runs, int jobs) {
+  const std::size_t per_core = 4; // bundles per core, to balance runs of unequal length
+  const std::size_t slots = per_core * static_cast<std::size_t>(std::max(jobs, 1));
+  return static_cast<int>(std::clamp<std::size_t>((runs + slots - 1) / slots, 1, 32));
+}
+
+int run_local(const Plan& plan, const Toolchain& tools, int jobs, int bundle, std::ostream& out) {
   if (jobs <= 0) {
     jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   }
@@ -42,8 +54,14 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& 
     already += done ? 1 : 0;
   }
   const std::size_t total = plan.tasks.size();
+  if (bundle <= 0) {
+    const auto runs = std::count_if(plan.tasks.begin(), plan.tasks.end(), [&](const Task& t) {
+      return bundled(t) && state[t.id] == State::Waiting;
+    });
+    bundle = auto_bundle_size(static_cast<std::size_t>(runs), jobs);
+  }
   out << "study " << plan.name << ": " << total << " tasks, " << already << " already done, "
-      << jobs << " cores (local executor)\n"
+      << jobs << " cores, up to " << bundle << " run(s) a process (local executor)\n"
       << std::flush;
 
   struct sigaction action {};
@@ -54,7 +72,7 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& 
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
 
-  std::map<pid_t, const Task*> running;
+  std::map<pid_t, std::vector<const Task*>> running;
   int busy = 0;
   std::size_t done = already;
   std::size_t failed = 0;
@@ -64,35 +82,59 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& 
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  // Per layer: the first start and the last end of its tasks run here (seconds since start).
+  std::map<std::string, std::pair<double, double>> phase;
 
   while (true) {
     // Start every ready task that fits (plan order = dependency order).
     if (g_stop == 0) {
-      for (const auto& t : plan.tasks) {
-        if (state[t.id] != State::Waiting) {
-          continue;
-        }
-        bool ready = true;
+      // A waiting task: ready (every dependency done), blocked (one failed) or neither.
+      const auto ready = [&](const Task& t) {
+        bool all_done = true;
         bool blocked = false;
         for (const auto& d : t.deps) {
           const State s = state[d];
-          ready = ready && s == State::Done;
+          all_done = all_done && s == State::Done;
           blocked = blocked || s == State::Failed || s == State::Skipped;
         }
         if (blocked) {
           state[t.id] = State::Skipped;
           ++skipped;
+        }
+        return all_done && !blocked;
+      };
+      for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+        const Task& t = plan.tasks[i];
+        if (state[t.id] != State::Waiting || !ready(t)) {
           continue;
         }
         const int need = cores_of(t, jobs);
-        if (!ready || busy + need > jobs) {
+        if (busy + need > jobs) {
           continue;
         }
+        std::vector<const Task*> members{&t};
+        if (bundled(t)) { // the next ready one-rank runs join it, in plan order
+          for (std::size_t j = i + 1;
+               j < plan.tasks.size() && members.size() < static_cast<std::size_t>(bundle); ++j) {
+            const Task& u = plan.tasks[j];
+            if (bundled(u) && state[u.id] == State::Waiting && ready(u)) {
+              members.push_back(&u);
+            }
+          }
+        }
+        std::vector<std::string> argv{tools.grpo, "study", "task", plan.directory};
+        for (const Task* m : members) {
+          argv.push_back(m->id);
+          state[m->id] = State::Running;
+        }
+        // A bundle's own output (not its runs': each has its log) goes to its first run's log
+        // folder as bundle.<first id>.log; a single task's to its log, as before.
         const pid_t pid =
-            spawn({tools.grpo, "study", "task", plan.directory, t.id}, log_path(plan, t));
-        running[pid] = &t;
+            spawn(argv, members.size() == 1 ? log_path(plan, t)
+                                            : plan.path("logs/bundle." + t.id + ".log"));
+        running[pid] = members;
+        phase.try_emplace(t.layer(), elapsed(), 0.0);
         busy += need;
-        state[t.id] = State::Running;
       }
     }
     if (running.empty()) {
@@ -115,20 +157,54 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& 
     if (it == running.end()) {
       continue;
     }
-    const Task& t = *it->second;
+    const std::vector<const Task*> members = it->second;
     running.erase(it);
-    busy -= cores_of(t, jobs);
+    phase[members.front()->layer()].second = elapsed();
+    busy -= cores_of(*members.front(), jobs);
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (ok) {
-      state[t.id] = State::Done;
-      ++done;
-    } else {
+    const auto fail = [&](const Task& t, const std::string& why) {
       state[t.id] = State::Failed;
       ++failed;
-      const TaskStatus s = read_status(plan, t);
-      out << "failed: " << t.id << ": " << (s.detail.empty() ? "see its log" : s.detail)
-          << "\n  log: " << s.log << "\n"
+      out << "failed: " << t.id << ": " << (why.empty() ? "see its log" : why)
+          << "\n  log: " << log_path(plan, t) << "\n"
           << std::flush;
+    };
+    if (members.size() == 1) {
+      const Task& t = *members.front();
+      if (ok) {
+        state[t.id] = State::Done;
+        ++done;
+      } else {
+        fail(t, read_status(plan, t).detail);
+      }
+    } else {
+      // Each run of the bundle says how it ended in its markers. Runs it never started go
+      // back to waiting if it finished some run, else (it died at once) they fail.
+      std::vector<const Task*> not_started;
+      for (const Task* t : members) {
+        const TaskStatus s = read_status(plan, *t);
+        if (s.state == TaskState::Done) {
+          state[t->id] = State::Done;
+          ++done;
+        } else if (s.state == TaskState::Failed) {
+          fail(*t, s.detail);
+        } else if (s.state == TaskState::Running) {
+          fail(*t, "its bundle (pid " + std::to_string(pid) + ") ended during the run");
+        } else {
+          not_started.push_back(t);
+        }
+      }
+      const bool progressed = not_started.size() < members.size();
+      for (const Task* t : not_started) {
+        if (progressed || g_stop != 0) {
+          state[t->id] = State::Waiting;
+        } else {
+          fail(*t, "its bundle (pid " + std::to_string(pid) +
+                       ") ended before the run started;"
+                       " see " +
+                       plan.path("logs/bundle." + members.front()->id + ".log"));
+        }
+      }
     }
     const auto now = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(now - last_report).count() >= 10.0) {
@@ -146,7 +222,23 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, std::ostream& 
   if (g_stop != 0) {
     out << ", " << waiting << " not started (interrupted)";
   }
-  out << " in " << format_double(std::round(elapsed() * 10) / 10) << " s\n" << std::flush;
+  out << " in " << format_double(std::round(elapsed() * 10) / 10) << " s\n";
+  if (!phase.empty()) {
+    // Wall time of each layer, first start to last end (layers overlap where a study's
+    // dependencies allow).
+    out << "phases:";
+    const char* separator = " ";
+    for (const char* layer : kLayers) {
+      const auto p = phase.find(layer);
+      if (p != phase.end()) {
+        out << separator << layer << " "
+            << format_double(std::round((p->second.second - p->second.first) * 10) / 10) << " s";
+        separator = ", ";
+      }
+    }
+    out << " (first start to last end)\n";
+  }
+  out << std::flush;
   if (g_stop != 0) {
     return 128 + g_stop;
   }

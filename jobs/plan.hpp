@@ -102,4 +102,14 @@ void mark_running(const Plan& plan, const Task& task, int pid, const std::string
 void mark_done(const Plan& plan, const Task& task, double seconds);
 void mark_failed(const Plan& plan, const Task& task, const std::string& why, double seconds);
 
+/// A failed marker written ahead of time, for a signal handler: it writes `text` to `temporary`,
+/// renames it to `path` and removes `running` with async-signal-safe calls only.
+struct PreparedMarker {
+  std::string path;
+  std::string temporary;
+  std::string running;
+  std::string text;
+};
+PreparedMarker prepare_failed_marker(const Plan& plan, const Task& task, const std::string& why);
+
 } // namespace grpo::jobs

@@ -121,7 +121,8 @@ void mark_done(const Plan& plan, const Task& task, double seconds) {
   remove_markers(plan, task, "done");
 }
 
-void mark_failed(const Plan& plan, const Task& task, const std::string& why, double seconds) {
+namespace {
+json failed_marker(const Plan& plan, const Task& task, const std::string& why, double seconds) {
   const char* job = std::getenv("SLURM_JOB_ID");
   const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
   const char* array_task = std::getenv("SLURM_ARRAY_TASK_ID");
@@ -131,11 +132,25 @@ void mark_failed(const Plan& plan, const Task& task, const std::string& why, dou
   } else if (job != nullptr) {
     slurm = job;
   }
-  json j{{"task", task.id},    {"hash", task.hash},          {"why", why},
-         {"seconds", seconds}, {"finished", now_iso()},      {"host", hostname()},
-         {"slurm_job", slurm}, {"log", log_path(plan, task)}};
-  write_file_atomic(marker(plan, task, "failed"), j.dump() + "\n");
+  return json{{"task", task.id},    {"hash", task.hash},          {"why", why},
+              {"seconds", seconds}, {"finished", now_iso()},      {"host", hostname()},
+              {"slurm_job", slurm}, {"log", log_path(plan, task)}};
+}
+} // namespace
+
+void mark_failed(const Plan& plan, const Task& task, const std::string& why, double seconds) {
+  write_file_atomic(marker(plan, task, "failed"),
+                    failed_marker(plan, task, why, seconds).dump() + "\n");
   remove_markers(plan, task, "failed");
+}
+
+PreparedMarker prepare_failed_marker(const Plan& plan, const Task& task, const std::string& why) {
+  PreparedMarker m;
+  m.path = marker(plan, task, "failed");
+  m.temporary = m.path + ".tmp";
+  m.running = marker(plan, task, "running");
+  m.text = failed_marker(plan, task, why, 0.0).dump() + "\n";
+  return m;
 }
 
 } // namespace grpo::jobs

@@ -7,9 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +98,41 @@ extern "C" void forward_signal(int sig) {
   }
 }
 
+/// The failed markers that the handler of an in-process run writes, one per forwarded signal
+/// (SIGTERM, SIGINT, SIGHUP), prepared before the run; null outside of one.
+const PreparedMarker* volatile g_interrupted_markers = nullptr;
+
+int forwarded_index(int sig) { return sig == SIGTERM ? 0 : sig == SIGINT ? 1 : 2; }
+
+void write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      return;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+/// A signal during an in-process run: the run cannot be stopped cleanly, so the process ends
+/// here, leaving the run's failed marker (async-signal-safe calls only) and the log line.
+extern "C" void interrupt_in_process_run(int sig) {
+  const PreparedMarker* markers = g_interrupted_markers;
+  if (markers != nullptr) {
+    const PreparedMarker& m = markers[forwarded_index(sig)];
+    const int fd = open(m.temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      write_all(fd, m.text);
+      close(fd);
+      rename(m.temporary.c_str(), m.path.c_str());
+    }
+    unlink(m.running.c_str());
+    write_all(STDERR_FILENO, "grpo study: interrupted by a signal during the run\n");
+  }
+  _exit(128 + sig);
+}
+
 std::string slurm_job_id() {
   const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
   const char* array_task = std::getenv("SLURM_ARRAY_TASK_ID");
@@ -122,6 +161,106 @@ std::string check_output(const Plan& plan, const Task& task) {
     }
   }
   return "";
+}
+
+/// A task whose command succeeded: done if its output checks out.
+template <class Append>
+int finish(const Plan& plan, const Task& task, double seconds, const Append& append) {
+  if (const std::string why = check_output(plan, task); !why.empty()) {
+    append("grpo study: " + why);
+    mark_failed(plan, task, why, seconds);
+    return 1;
+  }
+  append("grpo study: done in " + format_double(seconds) + " s");
+  mark_done(plan, task, seconds);
+  return 0;
+}
+
+/// Restores what train_in_process redirects, whatever way the run ends.
+class Redirection {
+public:
+  Redirection(const std::string& log, const std::string& directory) {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    const int fd = open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) {
+      throw IoError("cannot write the task log '" + log + "'");
+    }
+    m_out = dup(STDOUT_FILENO);
+    m_err = dup(STDERR_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    std::error_code ec;
+    m_cwd = fs::current_path(ec);
+    fs::current_path(directory, ec);
+    if (ec) {
+      restore();
+      throw IoError("cannot enter the study directory '" + directory + "': " + ec.message());
+    }
+  }
+  ~Redirection() { restore(); }
+  Redirection(const Redirection&) = delete;
+  Redirection& operator=(const Redirection&) = delete;
+
+private:
+  void restore() {
+    if (m_out < 0) {
+      return;
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    dup2(m_out, STDOUT_FILENO);
+    dup2(m_err, STDERR_FILENO);
+    close(m_out);
+    close(m_err);
+    m_out = -1;
+    std::error_code ec;
+    fs::current_path(m_cwd, ec);
+  }
+  int m_out = -1;
+  int m_err = -1;
+  fs::path m_cwd;
+};
+
+/// Runs a one-rank training task's `grpo train` in this process (Toolchain::train_here), in the
+/// study directory with its output in the task's log, as the spawned command would. A
+/// forwarded signal ends the process with the run's failed marker (interrupt_in_process_run).
+int train_in_process(const Plan& plan, const Task& task, const std::vector<std::string>& argv,
+                     const Toolchain& tools, const std::string& log) {
+  PreparedMarker markers[3];
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    markers[forwarded_index(sig)] = prepare_failed_marker(
+        plan, task,
+        std::string("interrupted: the task received signal ") + std::to_string(sig) + " (" +
+            strsignal(sig) + ") during its run in the study's process");
+  }
+  const std::vector<std::string> args(argv.begin() + 2, argv.end()); // without `grpo train`
+  const Redirection redirection(log, plan.directory);
+  g_interrupted_markers = markers;
+  struct sigaction action {};
+  struct sigaction previous[3]{};
+  action.sa_handler = interrupt_in_process_run;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    sigaction(sig, &action, &previous[forwarded_index(sig)]);
+  }
+  if (g_signal != 0) { // a signal that came before the handler
+    interrupt_in_process_run(g_signal);
+  }
+  int code = 0;
+  try {
+    code = tools.train_here(args);
+  } catch (...) {
+    code = static_cast<int>(ExitCode::Internal);
+  }
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    sigaction(sig, &previous[forwarded_index(sig)], nullptr);
+  }
+  g_interrupted_markers = nullptr;
+  return code;
 }
 
 } // namespace
@@ -174,6 +313,17 @@ int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tool
   const auto argv = task_command(plan, task, tools);
   append("# grpo study task " + task.id + " (" + task_kind_name(task.kind) + ")");
   append("# " + shell_command(argv));
+  if (task.kind == TaskKind::Train && task.ranks == 1 && tools.train_here) {
+    append("# (in the study's process)");
+    const int code = train_in_process(plan, task, argv, tools, log);
+    if (code != 0) {
+      const std::string why = std::string("train exit code ") + std::to_string(code);
+      append("grpo study: " + why);
+      mark_failed(plan, task, why, seconds());
+      return code;
+    }
+    return finish(plan, task, seconds(), append);
+  }
   struct sigaction action {};
   action.sa_handler = forward_signal;
   sigemptyset(&action.sa_mask);
@@ -208,14 +358,25 @@ int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tool
     mark_failed(plan, task, why, seconds());
     return status.signal != 0 ? 128 + status.signal : status.code;
   }
-  if (const std::string why = check_output(plan, task); !why.empty()) {
-    append("grpo study: " + why);
-    mark_failed(plan, task, why, seconds());
-    return 1;
+  return finish(plan, task, seconds(), append);
+}
+
+int run_tasks(const Plan& plan, const std::vector<std::string>& task_ids, const Toolchain& tools) {
+  int first_failure = 0;
+  for (const auto& id : task_ids) {
+    const Task* task = plan.find(id);
+    if (task != nullptr && read_status(plan, *task).state == TaskState::Done) {
+      continue; // a requeued Slurm element: its finished tasks stay done
+    }
+    const int code = run_task(plan, id, tools);
+    if (g_signal != 0) {
+      return 128 + g_signal; // interrupted: the other tasks stay pending
+    }
+    if (code != 0 && first_failure == 0) {
+      first_failure = code;
+    }
   }
-  append("grpo study: done in " + format_double(seconds()) + " s");
-  mark_done(plan, task, seconds());
-  return 0;
+  return first_failure;
 }
 
 // ---- Aggregation

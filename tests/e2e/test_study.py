@@ -290,6 +290,20 @@ def test_hostile_output_directory_is_used_literally(tmp_path):
     assert not pwned.exists()
 
 
+def slurm_max_array_size():
+    """MaxArraySize of this machine's Slurm (`scontrol show config`), else Slurm's default."""
+    try:
+        text = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                              timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 1001
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "MaxArraySize" and words[2].isdigit():
+            return int(words[2])
+    return 1001
+
+
 def test_slurm_dry_run_chains_the_layers(tiny, tmp_path):
     spec, _, _ = tiny
     out = tmp_path / "dry"
@@ -302,10 +316,16 @@ def test_slurm_dry_run_chains_the_layers(tiny, tmp_path):
     scripts = sorted(p.name for p in (out / "slurm").glob("*.sbatch"))
     assert scripts == ["aggregate.sbatch", "data.sbatch", "report.sbatch", "train.sbatch"]
     train = (out / "slurm" / "train.sbatch").read_text()
-    assert "#SBATCH --array=0-11%3" in train
+    # The 12 runs in as many array elements as this machine's Slurm allows (the test cluster of
+    # tests/slurm/cluster.sh allows 4; without Slurm, the default 1001).
+    elements = min(12, slurm_max_array_size())
+    assert f"#SBATCH --array=0-{elements - 1}%3" in train
     assert "#SBATCH --partition=debug" in train and "#SBATCH --time=00:05:00" in train
     assert "#SBATCH --mem=1G" in train
-    assert (out / "slurm" / "train.tasks").read_text().splitlines()[0] == "train.grid.00000"
+    lines = (out / "slurm" / "train.tasks").read_text().splitlines()
+    assert len(lines) == elements
+    assert lines[0].split()[0] == "train.grid.00000"
+    assert sum(len(line.split()) for line in lines) == 12
     assert "'--dependency=afterok:<data>' slurm/train.sbatch" in proc.stdout
     assert "'--dependency=afterok:<data>:<train>' slurm/aggregate.sbatch" in proc.stdout
     assert not (out / "slurm" / "submissions.json").exists()
@@ -381,3 +401,106 @@ trace-every = 100000
     assert "already done" in resumed.stdout
     assert (out / "tasks" / "train.e.00000.done").exists()
     assert (out / "tasks" / "train.e.00001.done").read_text() == done_before
+
+
+BUNDLED = """
+[study]
+name = "bundled"
+output = "{out}"
+seeds = 3
+jobs = 1
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["gr-dpo"]
+[experiment.options]
+iterations = {iterations}
+trace-every = {every}
+[experiment.grid]
+theta-init = ["{good}", "{missing}"]
+"""
+
+
+def bundled_study(tmp_path, iterations, every, missing):
+    seed_trace = tmp_path / "init.h5"
+    subprocess.run([GRPO, "generate", "--preset", "even-imbalanced", "--train-size", "60",
+                    "--out", tmp_path / "d.h5"], check=True, capture_output=True)
+    subprocess.run([GRPO, "train", "--dataset", tmp_path / "d.h5", "--iterations", "5",
+                    "--out", seed_trace, "-q"], check=True, capture_output=True)
+    if missing is None:
+        missing = seed_trace
+    return write(tmp_path / "b.toml", BUNDLED.format(
+        out=tmp_path / "out", iterations=iterations, every=every, good=seed_trace,
+        missing=missing))
+
+
+def test_runs_of_a_bundle_share_a_process_and_fail_alone(tmp_path):
+    # Six runs in one process (--bundle 6); the three that warm-start from a missing trace fail
+    # with their own error, the other three are done.
+    missing = tmp_path / "missing.h5"
+    spec = bundled_study(tmp_path, 50, 25, missing)
+    first = study("run", spec, "--bundle", "6", check=1)
+    assert "up to 6 run(s) a process" in first.stdout
+    out = tmp_path / "out"
+    plan = json.loads((out / "plan.json").read_text())
+    runs = [t for t in plan["tasks"] if t["kind"] == "train"]
+    assert len(runs) == 6
+    failed = [t["id"] for t in runs if dict(t["options"]).get("theta-init") == str(missing)]
+    assert len(failed) == 3
+    bundles = sorted((out / "logs").glob("bundle.*.log"))
+    assert bundles == [out / "logs" / "bundle.train.e.00000.log"]
+    for t in runs:
+        log = (out / "logs" / f"{t['id']}.log").read_text()
+        assert "# (in the study's process)" in log
+        if t["id"] in failed:
+            assert f"failed: {t['id']}: train exit code 4" in first.stdout
+            assert f"error: cannot open '{missing}': no such file" in log
+            assert (out / "tasks" / f"{t['id']}.failed").exists()
+        else:
+            assert (out / "tasks" / f"{t['id']}.done").exists()
+            with h5py.File(out / t["output"], "r") as f:
+                assert f.attrs["status"] == "completed"
+    # The runs that succeeded equal the same command run alone.
+    t = next(t for t in runs if t["id"] not in failed)
+    alone = tmp_path / "alone.h5"
+    subprocess.run([GRPO, "train", f"--dataset={out / t['dataset']}", f"--out={alone}", "-q"]
+                   + [f"--{k}={v}" for k, v in t["options"]], check=True, capture_output=True)
+    got, want = numeric_datasets(out / t["output"]), numeric_datasets(alone)
+    assert got.keys() == want.keys()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_an_interrupted_bundle_resumes_only_its_unfinished_runs(tmp_path):
+    # One bundle of six long runs: SIGTERM during its second run leaves that run failed
+    # ("interrupted"), the first done; the executor runs the four it never started in a new
+    # bundle, and resume reruns the interrupted one alone.
+    spec = bundled_study(tmp_path, 300000, 100000, None)
+    out = tmp_path / "out"
+    executor = subprocess.Popen([GRPO, "study", "run", str(spec), "--bundle", "6"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    plan_path = out / "plan.json"
+    deadline = time.time() + 120
+    while not plan_path.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    runs = [t["id"] for t in json.loads(plan_path.read_text())["tasks"] if t["kind"] == "train"]
+    marker = out / "tasks" / f"{runs[1]}.running"
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # inside the run, past its start-up
+    bundle = json.loads(marker.read_text())["pid"]
+    os.kill(bundle, signal.SIGTERM)
+    stdout, _ = executor.communicate(timeout=600)
+    assert executor.returncode == 1, stdout
+    assert f"failed: {runs[1]}: interrupted: the task received signal 15" in stdout
+    assert not marker.exists()
+    assert (out / "tasks" / f"{runs[0]}.done").exists()
+    for r in runs[2:]:
+        assert (out / "tasks" / f"{r}.done").exists()
+    done_before = {r: (out / "tasks" / f"{r}.done").read_text() for r in runs if r != runs[1]}
+    resumed = study("resume", out, check=0)
+    assert "already done" in resumed.stdout
+    assert (out / "tasks" / f"{runs[1]}.done").exists()
+    for r, text in done_before.items():
+        assert (out / "tasks" / f"{r}.done").read_text() == text

@@ -202,3 +202,55 @@ trace-every = 100000
     grpo_study("resume", out, check=0)
     final = wait_until_settled(out)
     assert final.returncode == 0, final.stdout
+
+
+def test_a_study_beyond_max_array_size_is_packed_into_bundles(cluster, tmp_path):
+    # The test cluster allows 4 array elements (tests/slurm/cluster.sh: MaxArraySize=4); the
+    # study has 10 one-rank runs: they go as 4 elements of 2 or 3 runs, with the throttle.
+    limits = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                            check=True).stdout
+    assert any(line.split() == ["MaxArraySize", "=", "4"] for line in limits.splitlines())
+    out = tmp_path / "packed"
+    spec = tmp_path / "p.toml"
+    spec.write_text(f"""
+[study]
+name = "slurmy"
+output = "{out}"
+executor = "slurm"
+seeds = 5
+[slurm]
+partition = "debug"
+time = "00:10:00"
+throttle = 2
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["dpo", "gr-dpo"]
+[experiment.options]
+iterations = 40
+""")
+    submitted = grpo_study("run", spec, check=0)
+    assert "submitted train: job" in submitted.stdout
+    assert "(10 tasks in 4 array elements" in submitted.stdout, submitted.stdout
+    script = (out / "slurm" / "train.sbatch").read_text()
+    assert "#SBATCH --array=0-3%2" in script
+    lines = (out / "slurm" / "train.tasks").read_text().splitlines()
+    assert [len(line.split()) for line in lines] == [2, 3, 2, 3]
+    plan = json.loads((out / "plan.json").read_text())
+    runs = [t["id"] for t in plan["tasks"] if t["layer"] == "train"]
+    assert [i for line in lines for i in line.split()] == runs
+    final = wait_until_settled(out)
+    assert final.returncode == 0, final.stdout
+    subs = json.loads((out / "slurm" / "submissions.json").read_text())
+    train = next(s for s in subs if s["layer"] == "train")
+    assert [len(e) for e in train["elements"]] == [2, 3, 2, 3]
+    for run in runs:
+        assert (out / "tasks" / f"{run}.done").exists()
+        assert "# (in the study's process)" in (out / "logs" / f"{run}.log").read_text()
+    # A requeued element resumes its bundle: finished runs stay done, untouched.
+    before = (out / "tasks" / f"{runs[0]}.done").read_text()
+    (out / "tasks" / f"{runs[1]}.done").unlink()
+    grpo_study("task", out, runs[0], runs[1], check=0)
+    assert (out / "tasks" / f"{runs[0]}.done").read_text() == before
+    assert (out / "tasks" / f"{runs[1]}.done").exists()

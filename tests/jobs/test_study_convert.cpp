@@ -229,7 +229,7 @@ TEST_F(StudyConvert, PlanHasAConvertTaskInTheDataLayerBeforeTheTraining) {
   EXPECT_EQ(on_goqa, 4u);
 
   // The command: grpo convert SOURCE --input=... OPTIONS --out=DIR/data/NAME.h5
-  const grpo::jobs::Toolchain tools{"/opt/grpo/bin/grpo", "/usr/bin/python3", "/opt/analysis"};
+  const grpo::jobs::Toolchain tools{"/opt/grpo/bin/grpo", "/usr/bin/python3", "/opt/analysis", {}};
   const std::vector<std::string> argv{"/opt/grpo/bin/grpo",
                                       "convert",
                                       "globalopinionqa",
