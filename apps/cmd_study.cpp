@@ -363,19 +363,32 @@ int run_study(const std::vector<std::string>& args) {
   if (action == "task") {
     const auto plan = jobs::read_plan(words[1]);
     auto tools = jobs::default_toolchain(plan);
-    // One-rank runs in this process, Kokkos started at the first. Under an MPI launcher (or
-    // GRPO_MPI=1) each run is its own `grpo train` child, as the executors always did.
+    // One-rank runs, generations and conversions in this process (Kokkos started by the first
+    // run). Under an MPI launcher (or GRPO_MPI=1) each is its own grpo child, as before.
     std::optional<core::Environment> env;
     if (!core::mpi_launched_here()) {
-      tools.train_here = [&env](const std::vector<std::string>& train_args) {
+      tools.run_here = [&env](const std::vector<std::string>& command) {
         if (!env) {
           static char name[] = "grpo";
           static char* names[] = {name, nullptr};
           int argc = 1;
           char** argv = names;
-          env.emplace(argc, argv); // Kokkos starts with the first run (run_train)
+          env.emplace(argc, argv);
         }
-        return run_reporting_errors(*env, [&] { return run_train(*env, train_args); });
+        const std::vector<std::string> command_args(command.begin() + 1, command.end());
+        return run_reporting_errors(*env, [&] {
+          if (command.front() == "train") {
+            return run_train(*env, command_args);
+          }
+          if (command.front() == "generate") {
+            return run_generate(*env, command_args);
+          }
+          if (command.front() == "convert") {
+            return run_convert(*env, command_args);
+          }
+          throw InternalError("grpo study task: no command '" + command.front() +
+                              "' to run in this process");
+        });
       };
     }
     return jobs::run_tasks(plan, std::vector<std::string>(words.begin() + 2, words.end()), tools);

@@ -18,11 +18,16 @@ struct Toolchain {
   std::string grpo;         ///< this executable
   std::string python;       ///< interpreter of the report
   std::string analysis_dir; ///< folder holding study_report.py
-  /// When set, runs `grpo train ARGS` (ARGS without `grpo train`) in this process and returns
-  /// its exit code, errors printed as the command prints them: one-rank training tasks then
-  /// run in the study's process instead of a child (the runs of a bundle share one start-up).
-  std::function<int(const std::vector<std::string>& args)> train_here;
+  /// When set, runs `grpo COMMAND ARGS` (given without the executable: "train", "--dataset=...",
+  /// ...) in this process and returns its exit code, errors printed as the command prints them:
+  /// one-rank training runs, generations and conversions (runs_here) then run in the study's
+  /// process instead of a child (the tasks of a bundle share one start-up).
+  std::function<int(const std::vector<std::string>& command)> run_here;
 };
+
+/// Whether a task's command can run inside a study's process (Toolchain::run_here): a one-rank
+/// training run, a generation or a conversion (not a multi-rank run nor the Python report).
+bool runs_here(const Task& task);
 /// grpo = this executable; python from the plan (or /usr/bin/python3, or python3 on PATH);
 /// analysis from $GRPO_ANALYSIS_DIR, the install tree, or the source tree.
 Toolchain default_toolchain(const Plan& plan);

@@ -30,8 +30,8 @@ int cores_of(const Task& t, int jobs) {
   return std::min(t.kind == TaskKind::Train ? t.ranks : 1, jobs);
 }
 
-/// One-rank training runs go in bundles: one process runs several in turn.
-bool bundled(const Task& t) { return t.kind == TaskKind::Train && t.ranks == 1; }
+/// What can run inside a study's process goes in bundles: one process runs several in turn.
+bool bundled(const Task& t) { return runs_here(t); }
 
 } // namespace
 
@@ -54,14 +54,19 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, int bundle, st
     already += done ? 1 : 0;
   }
   const std::size_t total = plan.tasks.size();
-  if (bundle <= 0) {
-    const auto runs = std::count_if(plan.tasks.begin(), plan.tasks.end(), [&](const Task& t) {
-      return bundled(t) && state[t.id] == State::Waiting;
-    });
-    bundle = auto_bundle_size(static_cast<std::size_t>(runs), jobs);
+  // Bundle size per layer (data, train): given, or from the layer's tasks to run.
+  std::map<std::string, int> bundle_size;
+  for (const auto& t : plan.tasks) {
+    if (bundled(t) && state[t.id] == State::Waiting) {
+      ++bundle_size[t.layer()];
+    }
   }
+  for (auto& [layer, size] : bundle_size) {
+    size = bundle > 0 ? bundle : auto_bundle_size(static_cast<std::size_t>(size), jobs);
+  }
+  const int train_bundle = bundle_size.count("train") > 0 ? bundle_size["train"] : 1;
   out << "study " << plan.name << ": " << total << " tasks, " << already << " already done, "
-      << jobs << " cores, up to " << bundle << " run(s) a process (local executor)\n"
+      << jobs << " cores, up to " << train_bundle << " run(s) a process (local executor)\n"
       << std::flush;
 
   struct sigaction action {};
@@ -113,11 +118,12 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, int bundle, st
           continue;
         }
         std::vector<const Task*> members{&t};
-        if (bundled(t)) { // the next ready one-rank runs join it, in plan order
-          for (std::size_t j = i + 1;
-               j < plan.tasks.size() && members.size() < static_cast<std::size_t>(bundle); ++j) {
+        if (bundled(t)) { // the next ready tasks of its layer that can join it, in plan order
+          const auto size = static_cast<std::size_t>(bundle_size[t.layer()]);
+          for (std::size_t j = i + 1; j < plan.tasks.size() && members.size() < size; ++j) {
             const Task& u = plan.tasks[j];
-            if (bundled(u) && state[u.id] == State::Waiting && ready(u)) {
+            if (bundled(u) && std::strcmp(u.layer(), t.layer()) == 0 &&
+                state[u.id] == State::Waiting && ready(u)) {
               members.push_back(&u);
             }
           }

@@ -225,19 +225,19 @@ private:
   fs::path m_cwd;
 };
 
-/// Runs a one-rank training task's `grpo train` in this process (Toolchain::train_here), in the
-/// study directory with its output in the task's log, as the spawned command would. A
-/// forwarded signal ends the process with the run's failed marker (interrupt_in_process_run).
-int train_in_process(const Plan& plan, const Task& task, const std::vector<std::string>& argv,
-                     const Toolchain& tools, const std::string& log) {
+/// Runs a task's grpo command in this process (Toolchain::run_here), in the study directory
+/// with its output in the task's log, as the spawned command would. A forwarded signal ends the
+/// process with the task's failed marker (interrupt_in_process_run).
+int run_in_process(const Plan& plan, const Task& task, const std::vector<std::string>& argv,
+                   const Toolchain& tools, const std::string& log) {
   PreparedMarker markers[3];
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     markers[forwarded_index(sig)] = prepare_failed_marker(
         plan, task,
         std::string("interrupted: the task received signal ") + std::to_string(sig) + " (" +
-            strsignal(sig) + ") during its run in the study's process");
+            strsignal(sig) + ") while it ran in the study's process");
   }
-  const std::vector<std::string> args(argv.begin() + 2, argv.end()); // without `grpo train`
+  const std::vector<std::string> command(argv.begin() + 1, argv.end()); // without `grpo`
   const Redirection redirection(log, plan.directory);
   g_interrupted_markers = markers;
   struct sigaction action {};
@@ -252,7 +252,7 @@ int train_in_process(const Plan& plan, const Task& task, const std::vector<std::
   }
   int code = 0;
   try {
-    code = tools.train_here(args);
+    code = tools.run_here(command);
   } catch (...) {
     code = static_cast<int>(ExitCode::Internal);
   }
@@ -264,6 +264,11 @@ int train_in_process(const Plan& plan, const Task& task, const std::vector<std::
 }
 
 } // namespace
+
+bool runs_here(const Task& task) {
+  return (task.kind == TaskKind::Train && task.ranks == 1) || task.kind == TaskKind::Generate ||
+         task.kind == TaskKind::Convert;
+}
 
 int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tools) {
   const Task* found = plan.find(task_id);
@@ -313,11 +318,12 @@ int run_task(const Plan& plan, const std::string& task_id, const Toolchain& tool
   const auto argv = task_command(plan, task, tools);
   append("# grpo study task " + task.id + " (" + task_kind_name(task.kind) + ")");
   append("# " + shell_command(argv));
-  if (task.kind == TaskKind::Train && task.ranks == 1 && tools.train_here) {
+  if (runs_here(task) && tools.run_here) {
     append("# (in the study's process)");
-    const int code = train_in_process(plan, task, argv, tools, log);
+    const int code = run_in_process(plan, task, argv, tools, log);
     if (code != 0) {
-      const std::string why = std::string("train exit code ") + std::to_string(code);
+      const std::string why =
+          task_kind_name(task.kind) + std::string(" exit code ") + std::to_string(code);
       append("grpo study: " + why);
       mark_failed(plan, task, why, seconds());
       return code;

@@ -448,6 +448,7 @@ def test_runs_of_a_bundle_share_a_process_and_fail_alone(tmp_path):
     assert len(runs) == 6
     failed = [t["id"] for t in runs if dict(t["options"]).get("theta-init") == str(missing)]
     assert len(failed) == 3
+    assert "# (in the study's process)" in (out / "logs" / "data.d.log").read_text()
     bundles = sorted((out / "logs").glob("bundle.*.log"))
     assert bundles == [out / "logs" / "bundle.train.e.00000.log"]
     for t in runs:
