@@ -30,8 +30,9 @@ int cores_of(const Task& t, int jobs) {
   return std::min(t.kind == TaskKind::Train ? t.ranks : 1, jobs);
 }
 
-/// What can run inside a study's process goes in bundles: one process runs several in turn.
-bool bundled(const Task& t) { return runs_here(t); }
+/// What can run inside a study's process goes in bundles: one process runs several in turn
+/// (aggregations always run in the task's process).
+bool bundled(const Task& t) { return runs_here(t) || t.kind == TaskKind::Aggregate; }
 
 } // namespace
 
