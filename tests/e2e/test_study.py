@@ -428,8 +428,6 @@ def bundled_study(tmp_path, iterations, every, missing):
                     "--out", tmp_path / "d.h5"], check=True, capture_output=True)
     subprocess.run([GRPO, "train", "--dataset", tmp_path / "d.h5", "--iterations", "5",
                     "--out", seed_trace, "-q"], check=True, capture_output=True)
-    if missing is None:
-        missing = seed_trace
     return write(tmp_path / "b.toml", BUNDLED.format(
         out=tmp_path / "out", iterations=iterations, every=every, good=seed_trace,
         missing=missing))
@@ -474,34 +472,55 @@ def test_runs_of_a_bundle_share_a_process_and_fail_alone(tmp_path):
 
 
 def test_an_interrupted_bundle_resumes_only_its_unfinished_runs(tmp_path):
-    # One bundle of six long runs: SIGTERM during its second run leaves that run failed
-    # ("interrupted"), the first done; the executor runs the four it never started in a new
-    # bundle, and resume reruns the interrupted one alone.
-    spec = bundled_study(tmp_path, 300000, 100000, None)
+    # One bundle of four runs, the second one long: SIGTERM during it leaves that run failed
+    # ("interrupted"), the first done; the executor runs the two it never started in a new
+    # bundle, and resume reruns the interrupted one alone. (Only one run is long: 200000 steps
+    # take about 0.9 s in Release and 40 s under the sanitizers.)
     out = tmp_path / "out"
-    executor = subprocess.Popen([GRPO, "study", "run", str(spec), "--bundle", "6"],
+    spec = write(tmp_path / "i.toml", f"""
+[study]
+name = "interrupted"
+output = "{out}"
+seeds = 1
+jobs = 1
+[data.d]
+generate = {{ preset = "even-imbalanced", train-size = 60, val-size = 40, test-size = 40 }}
+[[experiment]]
+name = "e"
+methods = ["gr-dpo"]
+[experiment.options]
+trace-every = 100000
+[experiment.grid]
+iterations = [40, 200000, 41, 42]
+""")
+    executor = subprocess.Popen([GRPO, "study", "run", str(spec), "--bundle", "4"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     plan_path = out / "plan.json"
     deadline = time.time() + 120
     while not plan_path.exists() and time.time() < deadline:
         time.sleep(0.02)
-    runs = [t["id"] for t in json.loads(plan_path.read_text())["tasks"] if t["kind"] == "train"]
-    marker = out / "tasks" / f"{runs[1]}.running"
-    while not marker.exists() and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # inside the run, past its start-up
+    tasks = json.loads(plan_path.read_text())["tasks"]
+    runs = [t["id"] for t in tasks if t["kind"] == "train"]
+    long_run = next(t["id"] for t in tasks
+                    if t["kind"] == "train" and dict(t["options"])["iterations"] == "200000")
+    assert long_run == runs[1]
+    marker = out / "tasks" / f"{long_run}.running"
+    log = out / "logs" / f"{long_run}.log"
+    # Inside the run: its first step is in its log (the run's output goes there as it comes).
+    while time.time() < deadline and not (
+            marker.exists() and log.exists() and "step 1/200000" in log.read_text()):
+        time.sleep(0.005)
     bundle = json.loads(marker.read_text())["pid"]
     os.kill(bundle, signal.SIGTERM)
     stdout, _ = executor.communicate(timeout=600)
     assert executor.returncode == 1, stdout
-    assert f"failed: {runs[1]}: interrupted: the task received signal 15" in stdout
+    assert f"failed: {long_run}: interrupted: the task received signal 15" in stdout
     assert not marker.exists()
-    assert (out / "tasks" / f"{runs[0]}.done").exists()
-    for r in runs[2:]:
-        assert (out / "tasks" / f"{r}.done").exists()
-    done_before = {r: (out / "tasks" / f"{r}.done").read_text() for r in runs if r != runs[1]}
+    for r in runs:
+        assert (out / "tasks" / f"{r}.done").exists() == (r != long_run), r
+    done_before = {r: (out / "tasks" / f"{r}.done").read_text() for r in runs if r != long_run}
     resumed = study("resume", out, check=0)
     assert "already done" in resumed.stdout
-    assert (out / "tasks" / f"{runs[1]}.done").exists()
+    assert (out / "tasks" / f"{long_run}.done").exists()
     for r, text in done_before.items():
         assert (out / "tasks" / f"{r}.done").read_text() == text
