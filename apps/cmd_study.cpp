@@ -265,24 +265,20 @@ int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
     throw ConfigError("option --executor: invalid value '" + executor +
                       "' (expected local or slurm)");
   }
-  int jobs_count = plan.jobs;
-  if (given(p, "jobs")) {
-    const auto j = get_int(p, "jobs");
-    if (j < 1 || j > 4096) {
-      throw ConfigError("option --jobs: invalid value " + std::to_string(j) +
-                        " (expected an integer in [1, 4096])");
+  // An integer option in [1, most], or `absent` when not given.
+  const auto count_option = [&](const char* name, int most, int absent) {
+    if (!given(p, name)) {
+      return absent;
     }
-    jobs_count = static_cast<int>(j);
-  }
-  int bundle = 0;
-  if (given(p, "bundle")) {
-    const auto b = get_int(p, "bundle");
-    if (b < 1 || b > 100000) {
-      throw ConfigError("option --bundle: invalid value " + std::to_string(b) +
-                        " (expected an integer in [1, 100000])");
+    const auto v = get_int(p, name);
+    if (v < 1 || v > most) {
+      throw ConfigError(std::string("option --") + name + ": invalid value " + std::to_string(v) +
+                        " (expected an integer in [1, " + std::to_string(most) + "])");
     }
-    bundle = static_cast<int>(b);
-  }
+    return static_cast<int>(v);
+  };
+  const int jobs_count = count_option("jobs", 4096, plan.jobs);
+  const int bundle = count_option("bundle", 100000, 0);
   const int rc = jobs::run_local(plan, tools, jobs_count, bundle, out);
   if (rc == 0) {
     out << "report: " << plan.path("report/report.md") << "\n";

@@ -26,6 +26,11 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void request_stop(int sig) { g_stop = sig; }
 
+/// Where a bundle's own output goes (its tasks' output goes to their logs).
+std::string bundle_log(const Plan& plan, const Task& first) {
+  return plan.path("logs/bundle." + first.id + ".log");
+}
+
 int cores_of(const Task& t, int jobs) {
   return std::min(t.kind == TaskKind::Train ? t.ranks : 1, jobs);
 }
@@ -137,8 +142,7 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, int bundle, st
         // A bundle's own output (not its runs': each has its log) goes to its first run's log
         // folder as bundle.<first id>.log; a single task's to its log, as before.
         const pid_t pid =
-            spawn(argv, members.size() == 1 ? log_path(plan, t)
-                                            : plan.path("logs/bundle." + t.id + ".log"));
+            spawn(argv, members.size() == 1 ? log_path(plan, t) : bundle_log(plan, t));
         running[pid] = members;
         phase.try_emplace(t.layer(), elapsed(), 0.0);
         busy += need;
@@ -209,7 +213,7 @@ int run_local(const Plan& plan, const Toolchain& tools, int jobs, int bundle, st
           fail(*t, "its bundle (pid " + std::to_string(pid) +
                        ") ended before the run started;"
                        " see " +
-                       plan.path("logs/bundle." + members.front()->id + ".log"));
+                       bundle_log(plan, *members.front()));
         }
       }
     }
