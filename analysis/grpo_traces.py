@@ -208,6 +208,7 @@ class Run:
     seed: int
     cell: str
     trace: str  # path relative to the study directory
+    hash: str = ""  # of the task's definition (a packed trace is found by task and hash)
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,7 @@ def _read_run(fields: "_Fields", task: Mapping[str, Any], where: str) -> Run:
         seed=fields.get(task, "seed", int, where),
         cell=fields.get(task, "cell", str, where, default=default_cell),
         trace=fields.get(task, "output", str, where),
+        hash=fields.get(task, "hash", str, where, default=""),
     )
 
 
@@ -425,25 +427,46 @@ def read_study(directory, *, theta: bool = False) -> Study:
     """
     directory = Path(directory)
     plan = read_plan(directory / "plan.json")
-    frames: List[pd.DataFrame] = []
-    missing: List[Missing] = []
+    frames: List[Tuple[int, pd.DataFrame]] = []  # (plan position of the first run, records)
+    missing: Dict[int, Missing] = {}
     group_names: Dict[str, List[str]] = {}
-    for run in plan.runs:
+    packs = _pack_index(directory, plan)
+    param_names = plan.param_names  # computed over every run: once
+    wanted: Dict[Path, List[Tuple[int, Run, int]]] = {}
+    for position, run in enumerate(plan.runs):
+        path = directory / run.trace
+        if not path.exists() and (run.task, run.hash) in packs:
+            pack, index = packs[(run.task, run.hash)]
+            wanted.setdefault(pack, []).append((position, run, index))
+            continue
         try:
-            trace = read_trace(directory / run.trace, theta=theta)
+            trace = read_trace(path, theta=theta)
         except TraceError as error:
-            missing.append(Missing(run.task, run.trace, _reason(error, directory / run.trace)))
+            missing[position] = Missing(run.task, run.trace, _reason(error, path))
             continue
         if not trace.completed:
-            missing.append(Missing(run.task, run.trace, f"status: {trace.status}"))
+            missing[position] = Missing(run.task, run.trace, f"status: {trace.status}")
             continue
         if trace.records.empty:
-            missing.append(Missing(run.task, run.trace, "completed without a record"))
+            missing[position] = Missing(run.task, run.trace, "completed without a record")
             continue
         group_names.setdefault(run.data, trace.group_names)
-        frames.append(_with_identity(trace.records, _identity(run, plan.param_names)))
-    runs = pd.concat(frames, ignore_index=True, sort=False) if frames else _empty_frame(plan)
-    study = Study(directory, plan, runs, missing, group_names)
+        frames.append((position, _with_identity(trace.records, _identity(run, param_names))))
+    for pack, entries in wanted.items():
+        frames.extend(_pack_frames(directory, pack, entries, plan, theta, missing, group_names))
+    frames.sort(key=lambda item: item[0])
+    pieces = [frame for _, frame in frames]
+    runs = pd.concat(pieces, ignore_index=True, sort=False) if pieces else _empty_frame(plan)
+    if "_position" in runs:  # packed runs: back into plan order
+        position = runs["_position"].to_numpy()
+        single = np.repeat([p for p, _ in frames], [len(f) for _, f in frames])
+        position = np.where(np.isnan(position.astype(float)), single, position).astype(np.int64)
+        if (np.diff(position) < 0).any():
+            runs = runs.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+        runs = runs.drop(columns="_position")
+    if len(pieces) > 1 and runs.columns.tolist() != _ordered_columns(pieces):
+        runs = runs[[c for c in _ordered_columns(pieces) if c != "_position"]]
+    study = Study(directory, plan, runs, [missing[k] for k in sorted(missing)], group_names)
     _read_cell_files(study)
     return study
 
@@ -462,6 +485,209 @@ def _identity(run: Run, param_names: List[str]) -> Dict[str, Any]:
     identity.update({key: run.params.get(key, np.nan) for key in param_names})
     identity.update({"seed": run.seed, "task": run.task, "cell": run.cell, "trace": run.trace})
     return identity
+
+
+# --------------------------------------------------------------------------------------------
+# Trace packs (docs/formats.md): the traces of a bundle's runs in one file, columns concatenated
+# over the runs. A run's trace is its own file while that exists, else its entry in a pack with
+# the run's task id and hash (the last such entry of the newest pack).
+
+#: The pack format this module reads (root attributes ``kind`` and ``schema_version``).
+PACK_KIND = "trace_pack"
+
+
+def _pack_index(directory: Path, plan: Plan) -> Dict[Tuple[str, str], Tuple[Path, int]]:
+    """(task, hash) -> (pack, index) over the packs beside the plan's traces."""
+    folders = dict.fromkeys((directory / run.trace).parent for run in plan.runs)
+    packs = [p for folder in folders for p in folder.glob("pack.*.h5") if p.is_file()]
+    packs.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))  # newest last: it wins
+    index: Dict[Tuple[str, str], Tuple[Path, int]] = {}
+    for pack in packs:
+        try:
+            with h5py.File(pack, "r", locking=False) as file:
+                _check_pack(file, pack)
+                tasks = [_text(t) for t in file["runs/task"][()]]
+                hashes = [_text(h) for h in file["runs/hash"][()]]
+        except (OSError, KeyError) as error:
+            raise TraceError(f"{pack}: cannot read the trace pack: {error}") from None
+        for i, key in enumerate(zip(tasks, hashes)):
+            index[key] = (pack, i)
+    return index
+
+
+def _check_pack(file: h5py.File, path: Path) -> None:
+    kind = _python_value(file.attrs.get("kind"))
+    if kind != PACK_KIND:
+        raise TraceError(f"{path}: not a grpo trace pack (attribute kind = {kind!r})")
+    schema = str(_python_value(file.attrs.get("schema_version", "")))
+    if not schema.startswith("1."):
+        raise TraceError(f"{path}: trace pack schema {schema!r} is not supported (reads 1.x)")
+
+
+def read_pack(path, *, theta: bool = False):
+    """Every run of a trace pack: (run table, records).
+
+    The run table has one row per run: ``task``, ``hash``, ``records``, ``status``,
+    ``group_names`` and the trace's other root attributes (``method``, ``seed``, ...). The
+    records frame is tidy like a trace's, with ``task`` in front: a run that lacks a column
+    (or has fewer groups) holds NaN there.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"{path}: no such file")
+    try:
+        with h5py.File(path, "r", locking=False) as file:
+            _check_pack(file, path)
+            tasks = [_text(t) for t in file["runs/task"][()]]
+            counts = np.asarray(file["runs/records"][()], dtype=np.int64)
+            attrs = pd.DataFrame([json.loads(_text(a)) for a in file["runs/attributes"][()]])
+            table = pd.DataFrame({
+                "task": tasks,
+                "hash": [_text(h) for h in file["runs/hash"][()]],
+                "records": counts,
+                "group_names": [json.loads(_text(g)) for g in file["runs/groups"][()]],
+            })
+            table = pd.concat([table, attrs.drop(columns=table.columns, errors="ignore")], axis=1)
+            columns = _pack_columns(file, counts, theta)
+    except (OSError, KeyError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TraceError(f"{path}: cannot read the trace pack: {reason}") from None
+    records = pd.DataFrame({"task": np.repeat(np.asarray(tasks, dtype=object), counts), **columns})
+    return table, records
+
+
+def run_arrays(directory, task: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """The root attributes and every numeric dataset of one training run of a study, shaped as
+    in the run's own trace file (``[R]``, ``[R, K]``, end-of-run arrays), wherever the trace
+    lives: its own file while that exists, else the pack that holds the task with its hash.
+    ``groups/names`` is in the attributes as ``group_names``. Raises ``TraceError`` when the
+    run has no trace."""
+    directory = Path(directory)
+    plan = read_plan(directory / "plan.json")
+    run = next((r for r in plan.runs if r.task == task), None)
+    if run is None:
+        raise PlanError(f"{directory / 'plan.json'}: no training task {task!r}")
+    path = directory / run.trace
+    if path.exists():
+        try:
+            with h5py.File(path, "r", locking=False) as file:
+                attrs = {key: _python_value(value) for key, value in file.attrs.items()}
+                attrs["group_names"] = _group_names(file, attrs)
+                arrays = {name: obj[()] for name, obj in file.items()
+                          if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "biuf"}
+        except OSError as error:
+            raise TraceError(f"{path}: cannot read: {error}") from None
+        return attrs, arrays
+    packs = _pack_index(directory, plan)
+    if (run.task, run.hash) not in packs:
+        raise TraceError(f"{path}: no such file, and no trace pack holds task {task!r}")
+    pack, index = packs[(run.task, run.hash)]
+    try:
+        with h5py.File(pack, "r", locking=False) as file:
+            attrs = json.loads(_text(file["runs/attributes"][index]))
+            attrs["group_names"] = json.loads(_text(file["runs/groups"][index]))
+            counts = np.asarray(file["runs/records"][()], dtype=np.int64)
+            arrays = {}
+            for name in file["records"]:
+                widths = np.asarray(file["record_widths"][name][()], dtype=np.int64)
+                if widths[index] == 0:
+                    continue
+                begin = int((widths[:index] * counts[:index]).sum())
+                values = file["records"][name][begin:begin + widths[index] * counts[index]]
+                rank = int(file["records"][name].attrs["rank"])
+                arrays[name] = values if rank == 1 else values.reshape(counts[index], -1)
+            for name in file["finals"]:
+                sizes = np.asarray(file["final_sizes"][name][()], dtype=np.int64)
+                if sizes[index] < 0:
+                    continue
+                begin = int(np.maximum(sizes[:index], 0).sum())
+                values = file["finals"][name][begin:begin + sizes[index]]
+                rank = int(file["finals"][name].attrs["rank"])
+                arrays[name] = values[0] if rank == 0 else values
+    except (OSError, KeyError, ValueError) as error:
+        raise TraceError(f"{pack}: cannot read the trace pack: {error}") from None
+    return attrs, arrays
+
+
+def _pack_columns(file: h5py.File, counts: np.ndarray, theta: bool) -> Dict[str, np.ndarray]:
+    """The record columns of a pack, one row per record of every run (module docstring)."""
+    total = int(counts.sum())
+    columns: Dict[str, np.ndarray] = {}
+    for name in sorted(file["records"]):
+        if name == "theta" and not theta:
+            continue
+        values = file["records"][name][()]
+        rank = int(file["records"][name].attrs["rank"])
+        widths = np.asarray(file["record_widths"][name][()], dtype=np.int64)
+        if len(widths) != len(counts) or int((widths * counts).sum()) != len(values):
+            raise ValueError(f"records/{name} does not match the runs' records and widths")
+        if rank == 1:
+            if (widths[counts > 0] == 1).all():
+                columns[name] = values
+            else:
+                full = np.full(total, np.nan)
+                full[np.repeat(widths == 1, counts)] = values
+                columns[name] = full
+            continue
+        width = int(widths.max(initial=0))
+        if (widths[counts > 0] == width).all():
+            table = values.reshape(total, width)
+        else:
+            table = np.full((total, width), np.nan)
+            row = offset = 0
+            for count, w in zip(counts, widths):
+                table[row:row + count, :w] = values[offset:offset + count * w].reshape(count, w)
+                row += count
+                offset += count * w
+        columns.update({f"{name}[{j}]": table[:, j] for j in range(width)})
+    columns = {"iteration": columns.pop("iteration", np.zeros(total, dtype=np.int64)), **columns}
+    return columns
+
+
+def _pack_frames(directory, pack, entries, plan, theta, missing, group_names):
+    """Tidy frames of the runs `entries` [(plan position, run, index)] of one pack: one frame
+    for all of them (vectorized: a pack may hold thousands of runs), rows in pack order."""
+    where = str(pack.relative_to(directory))
+    try:
+        table, records = read_pack(pack, theta=theta)
+    except TraceError as error:
+        for position, run, _ in entries:
+            missing[position] = Missing(run.task, where, _reason(error, pack))
+        return []
+    status = table["status"].astype(str) if "status" in table else pd.Series(["unknown"] * len(table))
+    counts = table["records"].to_numpy()
+    keep = np.zeros(len(table), dtype=bool)
+    identity: Dict[int, Tuple[int, Run]] = {}
+    for position, run, index in entries:
+        if status.iloc[index] != "completed":
+            missing[position] = Missing(run.task, where, f"status: {status.iloc[index]}")
+        elif counts[index] == 0:
+            missing[position] = Missing(run.task, where, "completed without a record")
+        else:
+            keep[index] = True
+            identity[index] = (position, run)
+            group_names.setdefault(run.data, list(table["group_names"].iloc[index]))
+    if not keep.any():
+        return []
+    kept = np.flatnonzero(keep)
+    rows = records.loc[np.repeat(keep, counts)].drop(columns="task").dropna(axis=1, how="all")
+    repeat = counts[kept]
+    param_names = plan.param_names
+    identities = [_identity(identity[index][1], param_names) for index in kept]
+    front = {}
+    for key in list(IDENTITY[:3]) + param_names + list(IDENTITY[3:]):
+        values = [row[key] for row in identities]
+        front[key] = np.repeat(np.asarray(values, dtype=object), repeat)
+    frame = pd.concat([pd.DataFrame(front), rows.reset_index(drop=True)], axis=1)
+    for key in ("seed",):
+        frame[key] = frame[key].astype(np.int64)
+    frame["_position"] = np.repeat([identity[index][0] for index in kept], repeat)
+    return [(identity[kept[0]][0], frame)]
+
+
+def _ordered_columns(frames: List[pd.DataFrame]) -> List[str]:
+    """The union of the frames' columns in order of first appearance."""
+    return list(dict.fromkeys(column for frame in frames for column in frame.columns))
 
 
 def _empty_frame(plan: Plan) -> pd.DataFrame:

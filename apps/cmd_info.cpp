@@ -1,8 +1,9 @@
-// grpo info FILE: a summary of a dataset or a trace.
+// grpo info FILE: a summary of a dataset, a trace or a trace pack.
 #include "apps/commands.hpp"
 #include "apps/options.hpp"
 #include "core/error.hpp"
 #include "io/dataset.hpp"
+#include "io/trace_pack.hpp"
 #include "io/trace_reader.hpp"
 
 #include <algorithm>
@@ -95,15 +96,38 @@ std::string describe_trace(const std::string& path) {
   return o.str();
 }
 
+std::string describe_pack(const std::string& path) {
+  const io::TracePack pack(path);
+  std::size_t completed = 0;
+  for (std::size_t r = 0; r < pack.size(); ++r) {
+    completed += pack.status(r) == "completed" ? 1 : 0;
+  }
+  std::ostringstream o;
+  o << path << ": grpo trace pack, " << pack.size() << " runs (" << completed << " completed)\n"
+    << "  task  method  seed  status  records  last worst_val_loss  last worst_train_loss\n";
+  const auto last = [&](std::size_t r, const char* name) {
+    const auto value = pack.last(r, name);
+    return value ? format_double(*value) : std::string("-");
+  };
+  for (std::size_t r = 0; r < pack.size(); ++r) {
+    o << "  " << pack.task(r) << "  " << pack.attribute(r, "method").value_or("?") << "  "
+      << pack.attribute(r, "seed").value_or("?") << "  " << pack.status(r) << "  "
+      << pack.records(r) << "  " << last(r, "worst_val_loss") << "  " << last(r, "worst_train_loss")
+      << "\n";
+  }
+  return o.str();
+}
+
 } // namespace
 
 int run_info(core::Environment& env, const std::vector<std::string>& args) {
   po::options_description options("grpo info options");
-  options.add_options()("help,h", "show this help")("file", text(), "dataset or trace (HDF5)");
+  options.add_options()("help,h", "show this help")("file", text(),
+                                                    "dataset, trace or trace pack (HDF5)");
   const auto parsed = parse_options("info", options, args, "file");
   if (parsed.help) {
     std::ostringstream o;
-    o << "Usage: grpo info FILE\n\nSummarises a grpo dataset or trace.\n\n" << options;
+    o << "Usage: grpo info FILE\n\nSummarises a grpo dataset, trace or trace pack.\n\n" << options;
     root_print(env, o.str());
     return 0;
   }
@@ -111,7 +135,10 @@ int run_info(core::Environment& env, const std::vector<std::string>& args) {
     throw ConfigError("grpo info: missing FILE (usage: grpo info FILE)");
   }
   const std::string path = get_string(parsed, "file");
-  root_print(env, io::file_kind(path) == "trace" ? describe_trace(path) : describe_dataset(path));
+  const std::string kind = io::file_kind(path);
+  root_print(env, kind == "trace"        ? describe_trace(path)
+                  : kind == "trace_pack" ? describe_pack(path)
+                                         : describe_dataset(path));
   return 0;
 }
 

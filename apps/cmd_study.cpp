@@ -48,6 +48,8 @@ const char* kStudyUsage =
     "  resume DIR|FILE      rerun the unfinished and failed tasks of a planned study\n"
     "  status DIR|FILE      done / running / queued / failed / pending per layer, with logs\n"
     "  report DIR|FILE      redraw the report (plots and tables) from the traces\n"
+    "  pack DIR|FILE        pack the traces of finished runs that are still one file each\n"
+    "                       (bundles pack their own; docs/studies.md)\n"
     "  task DIR ID...       run tasks in turn, one-rank runs in this process (what the\n"
     "                       executors launch)\n\n"
     "Exit codes: 0 done, 1 some task failed (or, for status, not everything is done),\n"
@@ -255,6 +257,28 @@ void print_plan(const jobs::Plan& plan, bool all, std::ostream& out) {
   }
 }
 
+/// Packs the traces of finished training runs that are still their own files (docs/studies.md
+/// "Trace packs"); a failure leaves them as they are, which every reader takes as well, and
+/// returns its exit code (0 on success).
+int pack_leftovers(const jobs::Plan& plan, std::ostream& out) {
+  std::vector<std::string> ids;
+  for (const auto& t : plan.tasks) {
+    if (t.kind == jobs::TaskKind::Train) {
+      ids.push_back(t.id);
+    }
+  }
+  try {
+    const std::string pack = jobs::pack_traces(plan, ids);
+    if (!pack.empty()) {
+      out << "packed the traces of runs that were not yet packed into " << pack << "\n";
+    }
+  } catch (const Error& e) {
+    out << "the traces of some finished runs stay unpacked: " << e.what() << "\n";
+    return e.exit_code();
+  }
+  return 0;
+}
+
 int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
   const auto tools = jobs::default_toolchain(plan);
   std::string executor = given(p, "executor") ? get_string(p, "executor") : plan.executor;
@@ -280,6 +304,7 @@ int execute(const jobs::Plan& plan, const ParsedOptions& p, std::ostream& out) {
   const int jobs_count = count_option("jobs", 4096, plan.jobs);
   const int bundle = count_option("bundle", 100000, 0);
   const int rc = jobs::run_local(plan, tools, jobs_count, bundle, out);
+  pack_leftovers(plan, out); // runs finished by bundles that were interrupted before packing
   if (rc == 0) {
     out << "report: " << plan.path("report/report.md") << "\n";
   } else {
@@ -308,7 +333,8 @@ int run_study(const std::vector<std::string>& args) {
   }
   if (parsed.help || words.empty()) {
     if (words.empty() && !parsed.help) {
-      throw ConfigError("grpo study: missing action (plan, run, resume, status, report or task)");
+      throw ConfigError(
+          "grpo study: missing action (plan, run, resume, status, report, pack or task)");
     }
     std::cout << kStudyUsage << options;
     return 0;
@@ -341,6 +367,10 @@ int run_study(const std::vector<std::string>& args) {
   }
   if (action == "resume") {
     return execute(load_plan(words[1], parsed), parsed, std::cout);
+  }
+  if (action == "pack") {
+    const auto plan = load_plan(words[1], parsed);
+    return pack_leftovers(plan, std::cout);
   }
   if (action == "status") {
     return jobs::print_status(load_plan(words[1], parsed), std::cout, all);
@@ -390,7 +420,7 @@ int run_study(const std::vector<std::string>& args) {
     return jobs::run_tasks(plan, std::vector<std::string>(words.begin() + 2, words.end()), tools);
   }
   throw ConfigError("grpo study: unknown action '" + action +
-                    "' (expected plan, run, resume, status, report or task)");
+                    "' (expected plan, run, resume, status, report, pack or task)");
 }
 
 } // namespace grpo::app

@@ -92,6 +92,9 @@ struct TaskStatus {
   int pid = 0;
   std::string host;
   std::string slurm_job; ///< "jobid_index" when run under Slurm
+  /// done: the trace pack that holds the run's trace (relative to the study), empty while
+  /// the trace is its own file (Task::output)
+  std::string pack;
 };
 
 std::string log_path(const Plan& plan, const Task& task);
@@ -101,6 +104,18 @@ TaskStatus read_status(const Plan& plan, const Task& task);
 void mark_running(const Plan& plan, const Task& task, int pid, const std::string& slurm_job);
 void mark_done(const Plan& plan, const Task& task, double seconds);
 void mark_failed(const Plan& plan, const Task& task, const std::string& why, double seconds);
+/// Records in a done task's marker that its trace now lives in `pack` (relative to the study);
+/// false (and nothing written) when the task is not done.
+bool mark_packed(const Plan& plan, const Task& task, const std::string& pack);
+
+// ---- Trace packs (docs/formats.md): one file per bundle.
+
+/// Packs the traces of the finished training runs among `task_ids` whose trace is still its own
+/// file into one pack, runs/pack.<first id>[.N].h5 beside them; records the pack in their done
+/// markers and then removes their files. Returns the pack's path relative to the study (empty
+/// when there was nothing to pack). Throws on an I/O or data error, leaving every trace as it
+/// was (a pack already renamed into place but not recorded is ignored by readers).
+std::string pack_traces(const Plan& plan, const std::vector<std::string>& task_ids);
 
 /// A failed marker written ahead of time, for a signal handler: it writes `text` to `temporary`,
 /// renames it to `path` and removes `running` with async-signal-safe calls only.

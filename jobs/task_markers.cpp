@@ -78,6 +78,7 @@ TaskStatus read_status(const Plan& plan, const Task& task) {
   if (read_json(marker(plan, task, "done"), j) && j.value("hash", "") == task.hash) {
     s.state = TaskState::Done;
     s.seconds = j.value("seconds", 0.0);
+    s.pack = j.value("trace", "");
     return s;
   }
   if (read_json(marker(plan, task, "running"), j) && j.value("hash", "") == task.hash) {
@@ -119,6 +120,16 @@ void mark_done(const Plan& plan, const Task& task, double seconds) {
          {"host", hostname()}};
   write_file_atomic(marker(plan, task, "done"), j.dump() + "\n");
   remove_markers(plan, task, "done");
+}
+
+bool mark_packed(const Plan& plan, const Task& task, const std::string& pack) {
+  json j;
+  if (!read_json(marker(plan, task, "done"), j) || j.value("hash", "") != task.hash) {
+    return false;
+  }
+  j["trace"] = pack;
+  write_file_atomic(marker(plan, task, "done"), j.dump() + "\n");
+  return true;
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // One task of a study: the `grpo study task DIR ID` command every executor launches.
 #include "core/error.hpp"
+#include "io/trace_pack.hpp"
 #include "io/trace_reader.hpp"
 #include "jobs/executors.hpp"
 #include "jobs/process.hpp"
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -382,6 +384,16 @@ int run_tasks(const Plan& plan, const std::vector<std::string>& task_ids, const 
       first_failure = code;
     }
   }
+  // One trace file per bundle. A pack that cannot be written leaves the runs' own files, which
+  // every reader takes as well: the bundle's result stands.
+  try {
+    const std::string pack = pack_traces(plan, task_ids);
+    if (!pack.empty()) {
+      std::cout << "grpo study: packed the traces of the bundle into " << pack << std::endl;
+    }
+  } catch (const Error& e) {
+    std::cerr << "grpo study: the bundle's traces stay unpacked: " << e.what() << std::endl;
+  }
   return first_failure;
 }
 
@@ -422,6 +434,42 @@ json stats(const std::vector<double>& values) {
   return o;
 }
 
+using PackCache = std::map<std::string, std::unique_ptr<io::TracePack>>;
+
+/// A training run's trace status and the last value of each headline metric it has, from its
+/// own trace file while that exists, else from the pack its done marker names.
+std::pair<std::string, std::map<std::string, double>>
+final_values(const Plan& plan, const Task& task, PackCache& packs) {
+  std::map<std::string, double> last;
+  const std::string path = plan.path(task.output);
+  std::error_code ec;
+  const std::string pack = read_status(plan, task).pack;
+  if (fs::exists(path, ec) || pack.empty()) {
+    const io::TraceReader trace(path);
+    for (const char* name : kHeadline) {
+      if (const auto value = trace.last(name)) {
+        last[name] = *value;
+      }
+    }
+    return {trace.status(), last};
+  }
+  auto& open = packs[pack];
+  if (!open) {
+    open = std::make_unique<io::TracePack>(plan.path(pack));
+  }
+  const auto run = open->find(task.id, task.hash);
+  if (!run) {
+    throw DataError("trace pack '" + plan.path(pack) + "' does not hold run '" + task.id +
+                    "' (hash " + task.hash + ")");
+  }
+  for (const char* name : kHeadline) {
+    if (const auto value = open->last(*run, name)) {
+      last[name] = *value;
+    }
+  }
+  return {open->status(*run), last};
+}
+
 } // namespace
 
 void aggregate_cell(const Plan& plan, const Task& task) {
@@ -438,24 +486,17 @@ void aggregate_cell(const Plan& plan, const Task& task) {
            {"method", cell->method}, {"params", cell->params},         {"seeds", json::array()},
            {"runs", json::array()},  {"missing", json::array()}};
   std::map<std::string, std::vector<double>> finals;
+  PackCache packs;
   for (const auto& run : cell->runs) {
     const Task* t = plan.find(run);
     if (t == nullptr) {
       throw DataError("study plan '" + plan.path("plan.json") + "': no task '" + run + "'");
     }
-    const std::string path = plan.path(t->output);
     try {
-      const io::TraceReader trace(path);
-      const auto status = trace.status();
+      const auto [status, last] = final_values(plan, *t, packs);
       if (status != "completed") {
         out["missing"].push_back({{"run", t->output}, {"why", "status: " + status}});
         continue;
-      }
-      std::map<std::string, double> last;
-      for (const char* name : kHeadline) {
-        if (const auto value = trace.last(name)) {
-          last[name] = *value;
-        }
       }
       for (const auto& [name, value] : last) {
         finals[name].push_back(value);

@@ -5,11 +5,15 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import time
 
 import h5py
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "analysis"))
+import grpo_traces  # noqa: E402  (the analysis module; traces may live in packs)
 
 GRPO = os.environ.get("GRPO_BIN")
 pytestmark = pytest.mark.skipif(not GRPO, reason="GRPO_BIN is not set (run through ctest)")
@@ -76,6 +80,12 @@ def numeric_datasets(path):
     return out
 
 
+def run_datasets(study, task):
+    """numeric_datasets of a study's run, wherever its trace lives (its file or a pack)."""
+    _, arrays = grpo_traces.run_arrays(study, task)
+    return {name: value for name, value in arrays.items() if name != "wall_seconds"}
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
@@ -112,9 +122,9 @@ def test_cells_aggregate_the_last_records(tiny):
         doc = json.loads((out / "cells" / f"{cell['id']}.json").read_text())
         values = []
         for run in cell["runs"]:
-            with h5py.File(out / "runs" / f"{run}.h5", "r") as f:
-                assert f.attrs["status"] == "completed"
-                values.append(f["worst_val_loss"][-1])
+            attrs, arrays = grpo_traces.run_arrays(out, run)
+            assert attrs["status"] == "completed"
+            values.append(arrays["worst_val_loss"][-1])
         stats = doc["final"]["worst_val_loss"]
         np.testing.assert_allclose(stats["values"], values, rtol=0, atol=0)
         np.testing.assert_allclose(stats["mean"], np.mean(values), rtol=1e-14)
@@ -131,7 +141,7 @@ def test_a_study_run_equals_the_direct_command(tiny, tmp_path):
     cmd = [GRPO, "train", f"--dataset={out / task['dataset']}", f"--out={trace}", "-q"]
     cmd += [f"--{k}={v}" for k, v in task["options"]]
     subprocess.run(cmd, check=True, capture_output=True)
-    got = numeric_datasets(out / task["output"])
+    got = run_datasets(out, task["id"])
     want = numeric_datasets(trace)
     assert got.keys() == want.keys()
     for name in want:
@@ -182,7 +192,10 @@ theta-init = ["{seed_trace}", "{missing}"]
     assert (out / "tasks" / "aggregate.e.c0000.done").exists()
     assert not (out / "tasks" / "aggregate.e.c0001.done").exists()
     done_before = (out / "tasks" / "train.e.00000.done").read_text()
-    trace_before = (out / "runs" / "train.e.00000.h5").stat().st_mtime_ns
+    # The bundle packed the finished run's trace (docs/studies.md "Trace packs").
+    done = json.loads(done_before)
+    assert done["trace"].startswith("runs/pack.") and not (out / "runs/train.e.00000.h5").exists()
+    trace_before = (out / done["trace"]).stat().st_mtime_ns
 
     missing.write_bytes(seed_trace.read_bytes())
     second = study("resume", out, check=0)
@@ -190,7 +203,7 @@ theta-init = ["{seed_trace}", "{missing}"]
     assert (out / "tasks" / "train.e.00001.done").exists()
     assert not (out / "tasks" / "train.e.00001.failed").exists()
     assert (out / "tasks" / "train.e.00000.done").read_text() == done_before
-    assert (out / "runs" / "train.e.00000.h5").stat().st_mtime_ns == trace_before
+    assert (out / done["trace"]).stat().st_mtime_ns == trace_before
     assert study("status", out, check=0).returncode == 0
 
 
@@ -458,14 +471,28 @@ def test_runs_of_a_bundle_share_a_process_and_fail_alone(tmp_path):
             assert (out / "tasks" / f"{t['id']}.failed").exists()
         else:
             assert (out / "tasks" / f"{t['id']}.done").exists()
-            with h5py.File(out / t["output"], "r") as f:
-                assert f.attrs["status"] == "completed"
+            assert grpo_traces.run_arrays(out, t["id"])[0]["status"] == "completed"
+    # One trace file for the bundle: the three finished runs' traces, packed once it was through
+    # (docs/studies.md "Trace packs"); the done markers name it; `grpo info` lists its runs.
+    pack = out / "runs" / "pack.train.e.00000.h5"
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [pack.name]
+    assert "packed the traces of the bundle into runs/pack.train.e.00000.h5" in \
+        (out / "logs" / "bundle.train.e.00000.log").read_text()
+    for t in runs:
+        if t["id"] not in failed:
+            done = json.loads((out / "tasks" / f"{t['id']}.done").read_text())
+            assert done["trace"] == "runs/pack.train.e.00000.h5"
+    info = subprocess.run([GRPO, "info", pack], capture_output=True, text=True, check=True)
+    assert f"{pack}: grpo trace pack, 3 runs (3 completed)" in info.stdout
+    for t in runs:
+        assert (t["id"] in info.stdout) == (t["id"] not in failed)
+    assert len(grpo_traces.load_study(out)["task"].unique()) == 3
     # The runs that succeeded equal the same command run alone.
     t = next(t for t in runs if t["id"] not in failed)
     alone = tmp_path / "alone.h5"
     subprocess.run([GRPO, "train", f"--dataset={out / t['dataset']}", f"--out={alone}", "-q"]
                    + [f"--{k}={v}" for k, v in t["options"]], check=True, capture_output=True)
-    got, want = numeric_datasets(out / t["output"]), numeric_datasets(alone)
+    got, want = run_datasets(out, t["id"]), numeric_datasets(alone)
     assert got.keys() == want.keys()
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
@@ -518,9 +545,16 @@ iterations = [40, 200000, 41, 42]
     assert not marker.exists()
     for r in runs:
         assert (out / "tasks" / f"{r}.done").exists() == (r != long_run), r
+    # The killed bundle could not pack its first run: the executor packed it at the end.
+    assert "packed the traces of runs that were not yet packed into runs/pack." in stdout
     done_before = {r: (out / "tasks" / f"{r}.done").read_text() for r in runs if r != long_run}
+    for text in done_before.values():
+        assert json.loads(text)["trace"].startswith("runs/pack.")
     resumed = study("resume", out, check=0)
     assert "already done" in resumed.stdout
     assert (out / "tasks" / f"{long_run}.done").exists()
     for r, text in done_before.items():
         assert (out / "tasks" / f"{r}.done").read_text() == text
+    # Every trace is in a pack, and the study reads whole.
+    assert all(p.name.startswith("pack.") for p in (out / "runs").iterdir())
+    assert sorted(grpo_traces.load_study(out)["task"].unique()) == sorted(runs)

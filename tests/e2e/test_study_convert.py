@@ -10,10 +10,14 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 
 import h5py
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "analysis"))
+import grpo_traces  # noqa: E402  (the analysis module; traces may live in packs)
 
 GRPO = os.environ.get("GRPO_BIN")
 pytestmark = pytest.mark.skipif(not GRPO, reason="GRPO_BIN is not set (run through ctest)")
@@ -136,12 +140,12 @@ def test_the_mlp_traces_and_the_cells(tiny):
         for metric in ("worst_test_loss", "worst_test_reward_accuracy", "worst_val_loss"):
             values = []
             for run in cell["runs"]:
-                with h5py.File(out / "runs" / f"{run}.h5", "r") as f:
-                    assert f.attrs["status"] == "completed" and f.attrs["policy"] == "mlp"
-                    assert f["iteration"][()].tolist() == [0, 10, 20, 29]
-                    assert f["test_reward_accuracy"].shape == (4, len(COUNTRIES))
-                    assert "theta" not in f
-                    values.append(f[metric][-1])
+                attrs, f = grpo_traces.run_arrays(out, run)
+                assert attrs["status"] == "completed" and attrs["policy"] == "mlp"
+                assert f["iteration"].tolist() == [0, 10, 20, 29]
+                assert f["test_reward_accuracy"].shape == (4, len(COUNTRIES))
+                assert "theta" not in f
+                values.append(f[metric][-1])
             np.testing.assert_allclose(doc["final"][metric]["values"], values, rtol=0, atol=0)
 
 

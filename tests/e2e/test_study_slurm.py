@@ -6,11 +6,14 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "analysis"))
+import grpo_traces  # noqa: E402  (the analysis module; traces may live in packs)
 
 GRPO = os.environ.get("GRPO_BIN")
 SOURCE = pathlib.Path(os.environ.get("GRPO_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
@@ -86,11 +89,10 @@ def wait_until_settled(out, timeout=600):
                          + grpo_study("status", out).stdout)
 
 
-def numeric(path):
-    with h5py.File(path, "r") as f:
-        return {name: obj[()] for name, obj in f.items()
-                if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fi"
-                and name != "wall_seconds"}
+def numeric(study, task):
+    """The run's attributes and its numeric datasets but wall-clock times."""
+    attrs, arrays = grpo_traces.run_arrays(study, task)
+    return attrs, {name: value for name, value in arrays.items() if name != "wall_seconds"}
 
 
 def write_study(tmp, name, executor, theta_init):
@@ -121,14 +123,13 @@ def test_slurm_study_equals_the_local_run(cluster, tmp_path):
     trains = [t for t in plan["tasks"] if t["layer"] == "train"]
     assert len(trains) == 5 and any(t["ranks"] == 2 for t in trains)
     for task in trains:
-        got = numeric(tmp_path / "on-slurm" / task["output"])
-        want = numeric(tmp_path / "on-local" / task["output"])
+        attrs, got = numeric(tmp_path / "on-slurm", task["id"])
+        _, want = numeric(tmp_path / "on-local", task["id"])
         assert got.keys() == want.keys()
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14,
                                        err_msg=f"{task['id']}: {name}")
-        with h5py.File(tmp_path / "on-slurm" / task["output"], "r") as f:
-            assert f.attrs["num_ranks"] == task["ranks"]
+        assert attrs["num_ranks"] == task["ranks"]
     scripts = tmp_path / "on-slurm" / "slurm"
     assert "#SBATCH --ntasks=2" in (scripts / "train-n2.sbatch").read_text()
     assert "#SBATCH --array=0-3%2" in (scripts / "train-n1.sbatch").read_text()
