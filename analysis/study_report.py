@@ -917,7 +917,8 @@ def _selection_lines(report: Report, result: SelectionResult, name: str) -> None
                             & (candidates["method"].map(loss_family) == family)]
         for i, (keys, frame) in enumerate(inside.groupby(result.group, sort=False,
                                                          dropna=False)):
-            frame = frame.iloc[np.argsort([_natural(str(v)) for v in frame[key]], kind="stable")]
+            values = frame[key].tolist()
+            frame = frame.iloc[sorted(range(len(values)), key=lambda k: _natural(str(values[k])))]
             x = (pd.to_numeric(frame[key]).to_numpy(float) if is_numeric else
                  np.array([categories.index(v) for v in frame[key]], dtype=float))
             sem = frame["sem"].to_numpy(float) if selection.statistic == "mean" else None
