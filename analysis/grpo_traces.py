@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import h5py
 import numpy as np
@@ -224,6 +224,21 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """``[experiment.selection]`` of a grid experiment (docs/studies.md).
+
+    Per data set, method and values of the options not in ``over``, the report picks the values
+    of the ``over`` options whose ``statistic`` ("mean" or "median") over seeds of the final
+    ``metric`` is smallest (``goal`` "min") or largest ("max").
+    """
+
+    metric: str
+    goal: str
+    over: Tuple[str, ...]
+    statistic: str = "mean"
+
+
+@dataclass(frozen=True)
 class Experiment:
     """``kind`` is "grid" (compare methods) or "rate" (regress the gap on parameter ``x``)."""
 
@@ -233,6 +248,7 @@ class Experiment:
     # Options set by the experiment's listed cases: in a rate study they move with x (e.g. a
     # step size proportional to 1/sqrt(T)), so they do not split a fitted series.
     case_keys: Tuple[str, ...] = ()
+    selection: Optional[Selection] = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +331,7 @@ def read_plan(path) -> Plan:
             kind=fields.get(entry, "kind", str, where),
             x=fields.get(entry, "x", str, where, default=""),
             case_keys=tuple(fields.strings(entry, "case_keys", where)),
+            selection=_read_selection(fields, entry, where),
         )
         if experiment.kind == "rate":
             fields.require(bool(experiment.x), f"{where}.x", "the name of the varied option", "")
@@ -322,6 +339,33 @@ def read_plan(path) -> Plan:
     for run in runs:  # experiments named only by their tasks compare methods
         experiments.setdefault(run.experiment, Experiment(run.experiment, "grid"))
     return Plan(path, name, tuple(runs), cells, experiments)
+
+
+def _read_selection(fields: "_Fields", entry: Mapping[str, Any], where: str):
+    """``experiments[i].selection``: absent or null for none."""
+    doc = entry.get("selection")
+    if doc is None:
+        return None
+    where = f"{where}.selection"
+    fields.require(isinstance(doc, dict), where, "a JSON object", doc)
+    selection = Selection(
+        metric=fields.get(doc, "metric", str, where),
+        goal=fields.get(doc, "goal", str, where),
+        over=tuple(fields.strings(doc, "over", where)),
+        statistic=fields.get(doc, "statistic", str, where, default="mean"),
+    )
+    fields.require(bool(selection.metric), f"{where}.metric", "a trace column", "")
+    fields.require(selection.goal in ("min", "max"), f"{where}.goal", "'min' or 'max'",
+                   selection.goal)
+    fields.require(selection.statistic in ("mean", "median"), f"{where}.statistic",
+                   "'mean' or 'median'", selection.statistic)
+    fields.require(bool(selection.over) and len(set(selection.over)) == len(selection.over),
+                   f"{where}.over", "a non-empty list of distinct option names",
+                   list(selection.over))
+    for key in selection.over:
+        reserved = key in IDENTITY or key == "iteration"
+        fields.require(not reserved, f"{where}.over", "option names", key)
+    return selection
 
 
 def _read_run(fields: "_Fields", task: Mapping[str, Any], where: str) -> Run:

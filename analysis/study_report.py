@@ -49,6 +49,27 @@ GRID_METRICS = {
     "worst_test_reward_accuracy": "Final worst-group test reward accuracy",
 }
 
+#: Loss families: methods whose losses share a scale (the logistic DPO losses start at log 2,
+#: the squared IPO losses at (1 / (2 beta))^2, near 20 with the paper's beta). A figure of losses
+#: never puts two families on one axis: it has one panel per data set and family.
+LOSS_FAMILIES = {"dpo": "DPO-like", "is-dpo": "DPO-like", "gr-dpo": "DPO-like",
+                 "ipo": "IPO-like", "is-ipo": "IPO-like", "gr-ipo": "IPO-like"}
+FAMILY_ORDER = ("DPO-like", "IPO-like")
+
+#: Final metrics reported for a selected configuration besides the selection metric (those the
+#: traces have), in this order: held-out test metrics first (MLP runs on data with a test
+#: split), then validation, training, truth-based and certificate metrics.
+SELECTION_REPORTED = ("worst_test_loss", "worst_test_reward_accuracy",
+                      "average_test_reward_accuracy", "worst_val_loss", "worst_train_loss",
+                      "max_reward_error", "max_kl", "gap")
+
+#: Heat maps annotate their cells with values up to this many rows or columns.
+MAX_ANNOTATED = 8
+#: Panels of a selection figure (more are left out, with a note; the CSV has every candidate).
+MAX_SELECTION_PANELS = 48
+#: Candidate tables written into report.md (more groups: the CSV and the figures only).
+MAX_CANDIDATE_TABLES = 36
+
 #: Certified gaps plotted against the iteration: column, legend suffix, line style.
 GAP_CURVES = (("gap", "averaged", "-"), ("gap_last", "last iterate", "--"))
 
@@ -142,6 +163,7 @@ class Config:
     data: str
     label: str
     sort_key: Tuple
+    method: str = ""
 
 
 def configs(study: Study, experiment: Experiment, exclude: Sequence[str] = ()) -> List[Config]:
@@ -165,7 +187,7 @@ def configs(study: Study, experiment: Experiment, exclude: Sequence[str] = ()) -
             _method_rank(cell.method),
             tuple(_natural(cell.params.get(key, "")) for key in varied),
         )
-        out.append(Config(cell.id, cell.data, label, sort_key))
+        out.append(Config(cell.id, cell.data, label, sort_key, cell.method))
     return sorted(out, key=lambda config: config.sort_key)
 
 
@@ -180,6 +202,23 @@ def _natural(value: str) -> Tuple[int, Any]:
         return 0, float(value)
     except ValueError:
         return 1, value
+
+
+def _family_panels(items: Sequence[Config], data_sets: Sequence[str]):
+    """(data, family, title) of the panels of a figure of losses: per data set, one panel per
+    loss family among its configurations (the title names the family when there are two)."""
+    families = {LOSS_FAMILIES.get(c.method, c.method) for c in items}
+    out = []
+    for data in data_sets:
+        present = {LOSS_FAMILIES.get(c.method, c.method) for c in items if c.data == data}
+        ordered = [f for f in FAMILY_ORDER if f in present] + sorted(present - set(FAMILY_ORDER))
+        out += [(data, f, f"{data}, {f} losses" if len(families) > 1 else data)
+                for f in ordered]
+    return out
+
+
+def _in_panel(items: Sequence[Config], data: str, family: str) -> List[Config]:
+    return [c for c in items if c.data == data and LOSS_FAMILIES.get(c.method, c.method) == family]
 
 
 def _labels(items: Iterable[Config]) -> List[str]:
@@ -311,32 +350,58 @@ def grid_section(
         "mean ± SEM (n) over seeds.",
         "",
     )
+    entry: Dict[str, Any] = {"kind": "grid"}
+    shown = items
+    if experiment.selection is not None:
+        result = selection_section(report, study, experiment, final, prefix)
+        if result is not None:
+            shown = _selected_configs(items, result)
+            entry["selection"] = {
+                **vars(experiment.selection),
+                "fixed": result.fixed,
+                "selected": result.selected.drop(columns=["eligible", "selected"])
+                .to_dict(orient="records"),
+            }
+            report.add("The tables and figures below show the selected configurations "
+                       f"(`{prefix}-finals.csv` has every cell).", "")
     for metric in metrics:
         report.add(f"### {GRID_METRICS[metric]}", "")
-        report.add(*_grid_table(items, data_sets, stats, metric), "")
+        report.add(*_grid_table(shown, data_sets, stats, metric), "")
     table = _cells_frame(study, items, stats, metrics)
     report.csv(table, f"{prefix}-finals.csv")
     report.add(f"Table: `{prefix}-finals.csv`.", "")
 
-    palette = {label: f"C{i % 10}" for i, label in enumerate(_labels(items))}
+    palette = {label: f"C{i % 10}" for i, label in enumerate(_labels(shown))}
     report.add("### Figures", "")
     if "worst_val_loss" in runs.columns:
-        _loss_curves(report, runs, items, data_sets, palette, f"{prefix}-worst-val-loss.png")
+        _loss_curves(report, runs, shown, data_sets, palette, f"{prefix}-worst-val-loss.png")
     if "max_reward_error" in final.columns:
-        _reward_bars(report, items, data_sets, stats, palette, f"{prefix}-reward-error.png")
-    _alpha_trajectories(report, study, runs, items, data_sets, f"{prefix}-alpha.png")
-    _group_val_losses(report, study, final, items, data_sets, palette,
+        _reward_bars(report, shown, data_sets, stats, palette, f"{prefix}-reward-error.png")
+    _alpha_trajectories(report, study, runs, shown, data_sets, f"{prefix}-alpha.png")
+    _group_val_losses(report, study, final, shown, data_sets, palette,
                       f"{prefix}-group-val-loss.png")
     slopes = []
     if "gap" in runs.columns:
-        slopes = _gap_curves(report, runs, items, data_sets, palette, f"{prefix}-gap.png")
+        slopes = _gap_curves(report, runs, shown, data_sets, palette, f"{prefix}-gap.png")
         if slopes:
             report.csv(pd.DataFrame(slopes), f"{prefix}-gap-slopes.csv")
-    return {
-        "kind": "grid",
-        "finals": table.to_dict(orient="records"),
-        "gap_slopes": slopes,
-    }
+    entry.update({"finals": table.to_dict(orient="records"), "gap_slopes": slopes})
+    return entry
+
+
+def _selected_configs(items: Sequence[Config], result: "SelectionResult") -> List[Config]:
+    """The selected cells of ``items``, labelled by method (and the fixed options' values):
+    the over values differ from one data set to the next, the label does not."""
+    chosen = result.selected.set_index("cell")
+    out = []
+    for config in items:
+        if config.cell not in chosen.index:
+            continue
+        row = chosen.loc[config.cell]
+        shown = [f"{key}={row[key]}" for key in result.fixed]
+        label = config.method + (f" ({', '.join(shown)})" if shown else "")
+        out.append(Config(config.cell, config.data, label, config.sort_key, config.method))
+    return out
 
 
 def _grid_table(items, data_sets, stats, metric) -> List[str]:
@@ -371,20 +436,24 @@ def _cells_frame(study, items, stats, metrics) -> pd.DataFrame:
 
 def _loss_curves(report, runs, items, data_sets, palette, name) -> None:
     """Worst-group validation loss against the iteration, mean ± SEM over seeds."""
-    curves = runs.groupby(["cell", "iteration"])["worst_val_loss"].agg(["mean", "sem"])
-    fig, axes = _panels(len(data_sets))
-    for ax, data in zip(axes, data_sets):
-        for config in (c for c in items if c.data == data and c.cell in curves.index):
+    curves = runs[runs["cell"].isin({c.cell for c in items})].groupby(
+        ["cell", "iteration"])["worst_val_loss"].agg(["mean", "sem"])
+    panels = _family_panels(items, data_sets)
+    fig, axes = _panels(len(panels))
+    for ax, (data, family, title) in zip(axes, panels):
+        for config in (c for c in _in_panel(items, data, family) if c.cell in curves.index):
             curve = curves.loc[config.cell]
             x = curve.index.to_numpy()
             color = palette[config.label]
             ax.plot(x, curve["mean"], color=color, label=config.label)
             ax.fill_between(x, curve["mean"] - curve["sem"], curve["mean"] + curve["sem"],
                             color=color, alpha=0.2, linewidth=0)
-        _decorate(ax, data, "iteration", "worst-group validation loss")
+        _decorate(ax, title, "iteration", "worst-group validation loss")
         _log_scale_if_wide(ax)
     report.figure(fig, name, "Worst-group validation loss against the iteration: mean over "
-                  "seeds, band ± SEM (log axis when the values span more than a factor 10)")
+                  "seeds, band ± SEM; one panel per data set and loss family (DPO-like and "
+                  "IPO-like losses differ in scale), each with its own axes (log axis when the "
+                  "values span more than a factor 10)")
 
 
 def _reward_bars(report, items, data_sets, stats, palette, name) -> None:
@@ -448,9 +517,10 @@ def _group_val_losses(report, study, final, items, data_sets, palette, name) -> 
         return
     means = final.groupby("cell")[columns].mean()
     sems = final.groupby("cell")[columns].sem()
-    fig, axes = _panels(len(data_sets))
-    for ax, data in zip(axes, data_sets):
-        present = [c for c in items if c.data == data and c.cell in means.index]
+    panels = _family_panels(items, data_sets)
+    fig, axes = _panels(len(panels))
+    for ax, (data, family, title) in zip(axes, panels):
+        present = [c for c in _in_panel(items, data, family) if c.cell in means.index]
         cells = [config.cell for config in present]
         groups = [column for column in columns if means.loc[cells, column].notna().any()]
         width = 0.8 / max(len(present), 1)
@@ -463,19 +533,21 @@ def _group_val_losses(report, study, final, items, data_sets, palette, name) -> 
         indices = [_group_index(c) for c in groups]
         ax.set_xticks(x, [names[g] if g < len(names) else str(g) for g in indices],
                       rotation=30 if len(groups) > 4 else 0)
-        _decorate(ax, data, "group", "final validation loss")
+        _decorate(ax, title, "group", "final validation loss")
     report.figure(fig, name, "Final validation loss of each group per method: mean over "
-                  "seeds ± SEM")
+                  "seeds ± SEM; one panel per data set and loss family")
 
 
 def _gap_curves(report, runs, items, data_sets, palette, name) -> List[Dict[str, Any]]:
     """Certified gap against the step count T = iteration + 1, log-log, with fitted slopes."""
     columns = [c for c, _, _ in GAP_CURVES if c in runs.columns]
-    curves = runs.groupby(["cell", "iteration"])[columns].mean()
+    curves = runs[runs["cell"].isin({c.cell for c in items})].groupby(
+        ["cell", "iteration"])[columns].mean()
     slopes = []
-    fig, axes = _panels(len(data_sets))
-    for ax, data in zip(axes, data_sets):
-        for config in (c for c in items if c.data == data and c.cell in curves.index):
+    panels = _family_panels(items, data_sets)
+    fig, axes = _panels(len(panels))
+    for ax, (data, family, title) in zip(axes, panels):
+        for config in (c for c in _in_panel(items, data, family) if c.cell in curves.index):
             curve = curves.loc[config.cell]
             steps = curve.index.to_numpy(float) + 1
             for column, kind, style in GAP_CURVES:
@@ -493,10 +565,386 @@ def _gap_curves(report, runs, items, data_sets, palette, name) -> List[Dict[str,
                     slopes.append({"data": data, "cell": config.cell, "label": config.label,
                                    "curve": column, "slope": fit.slope, "stderr": fit.stderr,
                                    "points": fit.points})
-        _decorate(ax, data, "steps T = iteration + 1", "certified duality gap")
+        _decorate(ax, title, "steps T = iteration + 1", "certified duality gap")
     report.figure(fig, name, "Certified duality gap against the steps (log-log, mean over "
-                  "seeds); slopes fitted over the upper half of the log-step range")
+                  "seeds), one panel per data set and loss family; slopes fitted over the "
+                  "upper half of the log-step range")
     return slopes
+
+
+# --------------------------------------------------------------------------------------------
+# Selection on validation ([experiment.selection], docs/studies.md)
+
+
+def loss_family(method: str) -> str:
+    """"DPO-like", "IPO-like", or the method itself for a method of neither family."""
+    return LOSS_FAMILIES.get(method, method)
+
+
+@dataclass
+class SelectionResult:
+    """The candidates of a selection and the one chosen in each group.
+
+    A group is a data set, a method and a value of each option in ``fixed`` (the options other
+    than ``over`` that differ between the experiment's cells); its candidates are its cells.
+    """
+
+    selection: grpo_traces.Selection
+    fixed: List[str]
+    candidates: pd.DataFrame  # one row per cell, groups in table order (see ``select``)
+    selected: pd.DataFrame  # the selected rows of ``candidates``, one per group with one
+
+    @property
+    def group(self) -> List[str]:
+        return ["data", "method", *self.fixed]
+
+
+def select(study: Study, experiment: Experiment, final: pd.DataFrame) -> SelectionResult:
+    """Per group, the candidate whose statistic over seeds of the final metric is best.
+
+    ``final`` holds the last record of each completed run (it must have the metric's column).
+    Every candidate has columns ``cell``, ``data``, ``method``, the options (their values as in
+    the plan, "" where a cell does not set one), ``statistic`` (the selection's: mean or
+    median over the runs with a value), ``mean``, ``median``, ``sem``, ``n`` (runs with a
+    value), ``eligible`` and ``selected``. The rule:
+
+    - a candidate is eligible when its ``n`` is positive and equals the largest ``n`` of its
+      group (a configuration that lost seeds, e.g. to divergence, is not chosen over one that
+      kept them all) and its statistic is not NaN;
+    - the eligible candidate with the smallest statistic (goal "min") or the largest ("max")
+      is selected;
+    - ties (equal statistics) go to the candidate whose ``over`` values come first in natural
+      order: numbers ascending before other strings, the first option of ``over`` the most
+      significant.
+
+    Vectorized (groupby and sort over all cells at once), so it stays fast for 10^5 runs.
+    """
+    selection = experiment.selection
+    cells = [c for c in study.plan.cells.values() if c.experiment == experiment.name]
+    keys = list(dict.fromkeys([*(k for c in cells for k in c.params), *selection.over]))
+    frame = pd.DataFrame({
+        "cell": [c.id for c in cells],
+        "data": [c.data for c in cells],
+        "method": [c.method for c in cells],
+        **{key: [c.params.get(key, "") for c in cells] for key in keys},
+    })
+    over = list(selection.over)
+    fixed = [k for k in keys if k not in over and frame[k].nunique() > 1]
+    group = ["data", "method", *fixed]
+
+    values = pd.to_numeric(final[selection.metric], errors="coerce").astype(float)
+    by_cell = values.groupby(final["cell"])
+    stats = pd.DataFrame({"mean": by_cell.mean(), "median": by_cell.median(),
+                          "sem": by_cell.sem(), "n": by_cell.count()})
+    candidates = frame.merge(stats, left_on="cell", right_index=True, how="left")
+    candidates["n"] = candidates["n"].fillna(0).astype(int)
+    candidates["statistic"] = candidates[selection.statistic]
+    most = candidates.groupby(group, sort=False)["n"].transform("max")
+    candidates["eligible"] = (
+        (candidates["n"] > 0) & (candidates["n"] == most) & candidates["statistic"].notna()
+    )
+
+    # Table order: data sets as in the plan, methods as in the paper, options naturally.
+    order = {"_data": candidates["data"].map({d: i for i, d in
+                                               enumerate(study.plan.data_sets)}),
+             "_method": candidates["method"].map(lambda m: _method_rank(m)[0]),
+             "_method_name": candidates["method"]}
+    for i, key in enumerate([*fixed, *over]):
+        order[f"_num{i}"] = pd.to_numeric(candidates[key], errors="coerce")
+        order[f"_str{i}"] = candidates[key].astype(str)
+    order_frame = pd.DataFrame(order, index=candidates.index)
+    nat = [c for i in range(len(fixed) + len(over)) for c in (f"_num{i}", f"_str{i}")]
+    fixed_nat, over_nat = nat[: 2 * len(fixed)], nat[2 * len(fixed):]
+    table_order = ["_data", "_method", "_method_name", *fixed_nat]
+    candidates = candidates.loc[
+        order_frame.sort_values(table_order + over_nat, kind="mergesort",
+                                na_position="last").index
+    ].reset_index(drop=True)
+
+    score = candidates["statistic"] if selection.goal == "min" else -candidates["statistic"]
+    ranked = candidates.assign(
+        _score=score,
+        **{f"_num{i}": pd.to_numeric(candidates[key], errors="coerce")
+           for i, key in enumerate(over)},
+        **{f"_str{i}": candidates[key].astype(str) for i, key in enumerate(over)},
+    )[candidates["eligible"]]
+    tie = [c for i in range(len(over)) for c in (f"_num{i}", f"_str{i}")]
+    ranked = ranked.sort_values(["_score", *tie], kind="mergesort", na_position="last")
+    best = ranked.groupby(group, sort=False, dropna=False).head(1)
+    candidates["selected"] = candidates["cell"].isin(best["cell"])
+    selected = candidates[candidates["selected"]].reset_index(drop=True)
+    return SelectionResult(selection, fixed, candidates, selected)
+
+
+def selection_section(report: Report, study: Study, experiment: Experiment,
+                      final: pd.DataFrame, prefix: str) -> Optional[SelectionResult]:
+    """The best-configuration table, the metric at every candidate and its figure."""
+    selection = experiment.selection
+    over = list(selection.over)
+    report.add("### Selection on validation", "")
+    if selection.metric not in final.columns:
+        report.add(f"The traces have no `{selection.metric}` column: nothing selected.", "")
+        return None
+    result = select(study, experiment, final)
+    goal = "smallest" if selection.goal == "min" else "largest"
+    per = ", ".join(f"`{k}`" for k in result.fixed)
+    report.add(
+        f"Per data set and method{f' (and value of {per})' if per else ''}, the values of "
+        + ", ".join(f"`{k}`" for k in over)
+        + f" with the {goal} {selection.statistic} over seeds of the final "
+        f"`{selection.metric}` (goal {selection.goal}), everything else fixed. A candidate "
+        "needs as many runs with a value as the best-covered candidate of its group; ties go "
+        "to the first values in natural order (numbers ascending, the first option of `over` "
+        "the most significant). The other metrics are those of the selected configuration: "
+        "mean ± SEM (n) over seeds.",
+        "",
+    )
+    reported = [m for m in SELECTION_REPORTED if m in final.columns and m != selection.metric]
+    stats = cell_stats(final, [selection.metric, *reported])
+    table = _selected_frame(result, stats, reported)
+    header = ["data", "method", *result.fixed, *over, f"{selection.metric} (selected on)"]
+    if selection.statistic == "median":
+        header.append(f"{selection.metric} median")
+    header += reported
+    report.add("| " + " | ".join(header) + " |", "|" + " --- |" * len(header))
+    groups = result.candidates[result.group].drop_duplicates()
+    chosen = {tuple(row) for row in result.selected[result.group].itertuples(index=False)}
+    for row in groups.itertuples(index=False):
+        if tuple(row) not in chosen:
+            blanks = [""] * (len(header) - len(result.group) - 1)
+            report.add("| " + " | ".join(map(str, row)) + " | "
+                       + " | ".join(blanks) + " | no eligible candidate |")
+    for _, row in table.iterrows():
+        entries = [str(row[k]) for k in ["data", "method", *result.fixed, *over]]
+        entries.append(_stat_text(stats, row["cell"], selection.metric))
+        if selection.statistic == "median":
+            entries.append(f"{row['median']:.4g}")
+        entries += [_stat_text(stats, row["cell"], m) for m in reported]
+        report.add("| " + " | ".join(_cell_text(e) for e in entries) + " |")
+    report.add("")
+    report.csv(table, f"{prefix}-selected.csv")
+    report.csv(result.candidates, f"{prefix}-candidates.csv")
+    report.add(f"Tables: `{prefix}-selected.csv` (the selected configurations and their "
+               f"metrics), `{prefix}-candidates.csv` (every candidate).", "")
+    _candidate_tables(report, result)
+    if len(over) == 2:
+        _selection_heatmaps(report, result, f"{prefix}-selection.png")
+    elif len(over) == 1:
+        _selection_lines(report, result, f"{prefix}-selection.png")
+    else:
+        report.add(f"No selection figure for {len(over)} options (heat maps take two): "
+                   f"`{prefix}-candidates.csv` has every candidate.", "")
+    return result
+
+
+def _selected_frame(result: SelectionResult, stats: pd.DataFrame,
+                    reported: Sequence[str]) -> pd.DataFrame:
+    """The selected rows with the mean, SEM and n of the metric and of the reported metrics."""
+    metric = result.selection.metric
+    columns = ["cell", *result.group, *result.selection.over, "statistic", "median"]
+    table = result.selected[columns].rename(columns={"statistic": f"{metric}_statistic",
+                                                     "median": f"{metric}_median"})
+    wanted = [f"{m}_{s}" for m in (metric, *reported) for s in ("mean", "sem", "n")]
+    return table.merge(stats[[c for c in wanted if c in stats.columns]], left_on="cell",
+                       right_index=True, how="left")
+
+
+def _candidate_text(row, statistic: str) -> str:
+    if statistic == "median":
+        text = "–" if row.n == 0 else f"{row.median:.4g} ({row.n})"
+    else:
+        text = _stat_text_values(row.mean, row.sem, row.n)
+    if row.selected:
+        return f"**{text}**"
+    return text if row.eligible or row.n == 0 else f"{text} †"
+
+
+def _candidate_tables(report: Report, result: SelectionResult) -> None:
+    """The metric at every candidate: one table per group (two options: a matrix; one: a row
+    per group of a data set; more: a row per candidate)."""
+    selection, over = result.selection, list(result.selection.over)
+    candidates = result.candidates
+    groups = list(candidates.groupby(result.group, sort=False, dropna=False))
+    report.add(f"#### Final `{selection.metric}` at every candidate", "",
+               f"{selection.statistic.capitalize()} over seeds"
+               + (" ± SEM" if selection.statistic == "mean" else "")
+               + " (n); **bold**: selected; †: fewer runs with a value than the best-covered "
+               "candidate of its group (not eligible).", "")
+    if len(groups) > MAX_CANDIDATE_TABLES:
+        report.add(f"{len(groups)} groups: too many for tables here; the figure and "
+                   "the candidates CSV have them all.", "")
+        return
+    if len(over) == 1:
+        key = over[0]
+        for data, frame in candidates.groupby("data", sort=False):
+            values = _natural_sorted(frame[key].unique())
+            report.add(f"**{data}**", "", f"| method | " + " | ".join(
+                f"{key}={v}" for v in values) + " |", "| --- |" + " --- |" * len(values))
+            for keys, rows in frame.groupby(result.group, sort=False, dropna=False):
+                by_value = {row[key]: row for row in _rows(rows)}
+                label = _group_label(keys, result.fixed, with_data=False)
+                report.add(f"| {label} | " + " | ".join(
+                    _candidate_text(by_value[v], selection.statistic) if v in by_value else ""
+                    for v in values) + " |")
+            report.add("")
+        return
+    for keys, frame in groups:
+        report.add(f"**{_group_label(keys, result.fixed)}**", "")
+        if len(over) == 2:
+            rows_key, cols_key = over
+            rows_values = _natural_sorted(frame[rows_key].unique())
+            cols_values = _natural_sorted(frame[cols_key].unique())
+            by_place = {(row[rows_key], row[cols_key]): row for row in _rows(frame)}
+            report.add(f"| {rows_key} \\ {cols_key} | " + " | ".join(map(str, cols_values))
+                       + " |", "| --- |" + " --- |" * len(cols_values))
+            for r in rows_values:
+                entries = [_candidate_text(by_place[r, c], selection.statistic)
+                           if (r, c) in by_place else "" for c in cols_values]
+                report.add(f"| {r} | " + " | ".join(entries) + " |")
+        else:
+            report.add("| " + " | ".join(over) + f" | {selection.metric} |",
+                       "|" + " --- |" * (len(over) + 1))
+            for row in _rows(frame):
+                report.add("| " + " | ".join(str(row[k]) for k in over) + " | "
+                           + _candidate_text(row, selection.statistic) + " |")
+        report.add("")
+
+
+class _Row(dict):
+    """A candidate as a dict with attribute access (``row.mean``)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _rows(frame: pd.DataFrame) -> List["_Row"]:
+    return [_Row(record) for record in frame.to_dict(orient="records")]
+
+
+def _natural_sorted(values) -> List[str]:
+    return sorted(values, key=lambda v: _natural(str(v)))
+
+
+def _group_label(keys, fixed: Sequence[str], with_data: bool = True) -> str:
+    """``even, gr-dpo, chi=0.5`` for the group key tuple (data, method, *fixed values)."""
+    keys = keys if isinstance(keys, tuple) else (keys,)
+    data, method, rest = keys[0], keys[1], keys[2:]
+    parts = ([data] if with_data else []) + [method]
+    parts += [f"{k}={v}" for k, v in zip(fixed, rest)]
+    return ", ".join(map(str, parts))
+
+
+def _selection_heatmaps(report: Report, result: SelectionResult, name: str) -> None:
+    """One heat map per group of the statistic over the two options of ``over``.
+
+    Each panel has its own colour scale (DPO-like and IPO-like losses differ by orders of
+    magnitude), logarithmic when its positive values span more than a factor 10; the selected
+    candidate is framed in red, NaN cells are grey, ineligible ones marked †.
+    """
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.patches import Rectangle
+
+    selection = result.selection
+    rows_key, cols_key = selection.over
+    candidates = result.candidates
+    groups = list(candidates.groupby(result.group, sort=False, dropna=False))
+    shown = groups[:MAX_SELECTION_PANELS]
+    methods = list(dict.fromkeys(candidates["method"]))
+    columns = min(len(methods), 4) if len(shown) >= len(methods) else len(shown)
+    fig, axes = _panels(len(shown), columns=max(columns, 1))
+    cmap = plt.get_cmap("viridis_r" if selection.goal == "min" else "viridis").copy()
+    cmap.set_bad("0.85")
+    for ax, (keys, frame) in zip(axes, shown):
+        rows_values = _natural_sorted(frame[rows_key].unique())
+        cols_values = _natural_sorted(frame[cols_key].unique())
+        grid = (frame.pivot_table(index=rows_key, columns=cols_key, values="statistic",
+                                  aggfunc="first", dropna=False)
+                .reindex(index=rows_values, columns=cols_values))
+        matrix = grid.to_numpy(float)
+        finite = matrix[np.isfinite(matrix)]
+        norm = Normalize()
+        if finite.size and finite.min() > 0 and finite.max() > 10 * finite.min():
+            norm = LogNorm(finite.min(), finite.max())
+        elif finite.size:
+            norm = Normalize(finite.min(), finite.max())
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, norm=norm, aspect="auto",
+                          origin="lower")
+        bar = fig.colorbar(image, ax=ax, shrink=0.85)
+        bar.set_label(selection.statistic, fontsize="small")
+        ax.set_xticks(range(len(cols_values)), cols_values, rotation=30 if len(cols_values) > 5
+                      else 0)
+        ax.set_yticks(range(len(rows_values)), rows_values)
+        ax.set_xlabel(cols_key)
+        ax.set_ylabel(rows_key)
+        ax.set_title(_group_label(keys, result.fixed), fontsize="medium")
+        place = {(row[rows_key], row[cols_key]): row for row in _rows(frame)}
+        annotate = len(rows_values) <= MAX_ANNOTATED and len(cols_values) <= MAX_ANNOTATED
+        for i, r in enumerate(rows_values):
+            for j, c in enumerate(cols_values):
+                row = place.get((r, c))
+                if row is None:
+                    continue
+                if row["selected"]:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                           edgecolor="red", linewidth=2.5))
+                if annotate and math.isfinite(row["statistic"]):
+                    mark = "" if row["eligible"] else " †"
+                    ax.text(j, i, f"{row['statistic']:.3g}{mark}", ha="center", va="center",
+                            fontsize="x-small", color="black",
+                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6,
+                                  "linewidth": 0})
+    if len(groups) > len(shown):
+        report.add(f"The figure shows the first {len(shown)} of {len(groups)} groups.", "")
+    report.figure(fig, name, f"Final {selection.metric}, {selection.statistic} over seeds, at "
+                  f"every ({rows_key}, {cols_key}); red frame: the selected configuration; each "
+                  "panel has its own colour scale (logarithmic when its values span more than a "
+                  "factor 10); grey: no run with a value; †: not eligible")
+
+
+def _selection_lines(report: Report, result: SelectionResult, name: str) -> None:
+    """The statistic against the one option of ``over``, one line per method (and value of the
+    fixed options), one panel per data set and loss family; the selected points starred."""
+    selection = result.selection
+    key = selection.over[0]
+    candidates = result.candidates
+    numeric = pd.to_numeric(candidates[key], errors="coerce")
+    is_numeric = bool(numeric.notna().all())
+    categories = _natural_sorted(candidates[key].unique())
+    panels = list(dict.fromkeys(zip(candidates["data"], candidates["method"].map(loss_family))))
+    families = {family for _, family in panels}
+    fig, axes = _panels(len(panels))
+    for ax, (data, family) in zip(axes, panels):
+        inside = candidates[(candidates["data"] == data)
+                            & (candidates["method"].map(loss_family) == family)]
+        for i, (keys, frame) in enumerate(inside.groupby(result.group, sort=False,
+                                                         dropna=False)):
+            values = frame[key].tolist()
+            frame = frame.iloc[sorted(range(len(values)), key=lambda k: _natural(str(values[k])))]
+            x = (pd.to_numeric(frame[key]).to_numpy(float) if is_numeric else
+                 np.array([categories.index(v) for v in frame[key]], dtype=float))
+            sem = frame["sem"].to_numpy(float) if selection.statistic == "mean" else None
+            color = f"C{i % 10}"
+            ax.errorbar(x, frame["statistic"].to_numpy(float),
+                        yerr=None if sem is None else np.nan_to_num(sem), fmt="o-",
+                        color=color, capsize=2,
+                        label=_group_label(keys, result.fixed, with_data=False))
+            chosen = frame[frame["selected"]]
+            if not chosen.empty:
+                cx = (pd.to_numeric(chosen[key]).to_numpy(float) if is_numeric else
+                      np.array([categories.index(v) for v in chosen[key]], dtype=float))
+                ax.plot(cx, chosen["statistic"], "*", color=color, markersize=16,
+                        markeredgecolor="black")
+        if is_numeric:
+            positive = numeric[numeric > 0]
+            if len(positive) == len(numeric) and positive.max() > 10 * positive.min():
+                ax.set_xscale("log")
+        else:
+            ax.set_xticks(range(len(categories)), categories)
+        title = f"{data}, {family}" if len(families) > 1 else data
+        _decorate(ax, title, key, f"final {selection.metric} ({selection.statistic})")
+        _log_scale_if_wide(ax)
+    report.figure(fig, name, f"Final {selection.metric} against {key}: {selection.statistic} "
+                  "over seeds" + (" ± SEM" if selection.statistic == "mean" else "")
+                  + "; star: the selected value; one panel per data set and loss family")
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,7 +975,8 @@ def rate_section(
             without_x.append(config.cell)
         if x is None or n == 0:
             continue
-        rows.append({"data": config.data, "label": config.label, "cell": config.cell,
+        rows.append({"data": config.data, "method": config.method, "label": config.label,
+                     "cell": config.cell,
                      x_name: x, f"{metric}_mean": mean, f"{metric}_sem": sem,
                      f"{metric}_n": n})
     if not rows:
@@ -586,12 +1035,14 @@ def _x_value(study: Study, cell_id: str, x_name: str) -> Optional[float]:
 
 def _rate_figure(report, cells, fits, x_name, metric, name) -> None:
     """Cell means ± SEM against x, log-log, with each line's fitted power law."""
-    data_sets = list(dict.fromkeys(cells["data"]))
     palette = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(cells["label"]))}
     fit_of = {(f["data"], f["label"]): f for f in fits}
-    fig, axes = _panels(len(data_sets))
-    for ax, data in zip(axes, data_sets):
-        for label, series in cells[cells["data"] == data].groupby("label", sort=False):
+    family = cells["method"].map(lambda m: LOSS_FAMILIES.get(m, m))
+    panels = list(dict.fromkeys(zip(cells["data"], family)))
+    fig, axes = _panels(len(panels))
+    for ax, (data, fam) in zip(axes, panels):
+        inside = cells[(cells["data"] == data) & (family == fam)]
+        for label, series in inside.groupby("label", sort=False):
             x = series[x_name].to_numpy(float)
             fit = fit_of.get((data, label))
             text = label
@@ -605,7 +1056,8 @@ def _rate_figure(report, cells, fits, x_name, metric, name) -> None:
                         fmt="o", color=palette[label], label=text, capsize=2)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        _decorate(ax, data, x_name, f"final {metric}")
+        title = f"{data}, {fam} losses" if family.nunique() > 1 else data
+        _decorate(ax, title, x_name, f"final {metric}")
     report.figure(fig, name, f"Final {metric} against {x_name} (log-log): cell means ± SEM "
                   "and the least-squares power law")
 

@@ -288,6 +288,19 @@ Plan build_plan(const StudySpec& spec) {
   report.kind = TaskKind::Report;
   report.output = "report/report.md";
   report.deps = aggregates;
+  // The selections shape the report only: they enter its hash (an edited selection redraws it)
+  // and nothing else (report options are not written to plan.json).
+  for (const auto& e : spec.experiments) {
+    if (e.selection.enabled()) {
+      std::string over;
+      for (const auto& k : e.selection.over) {
+        over += (over.empty() ? "" : ",") + k;
+      }
+      report.options.emplace_back("selection." + e.name, e.selection.metric + ";" +
+                                                             e.selection.goal + ";" + over + ";" +
+                                                             e.selection.statistic);
+    }
+  }
   plan.tasks.push_back(std::move(report));
   for (auto& t : plan.tasks) {
     t.hash = task_hash(t);

@@ -37,7 +37,14 @@ json experiment_json(const ExperimentSpec& e) {
       case_keys.insert(kv.first);
     }
   }
-  return json{{"name", e.name}, {"kind", e.kind}, {"x", e.x}, {"case_keys", case_keys}};
+  json o{{"name", e.name}, {"kind", e.kind}, {"x", e.x}, {"case_keys", case_keys}};
+  if (e.selection.enabled()) {
+    o["selection"] = {{"metric", e.selection.metric},
+                      {"goal", e.selection.goal},
+                      {"over", e.selection.over},
+                      {"statistic", e.selection.statistic}};
+  }
+  return o;
 }
 
 } // namespace
@@ -279,6 +286,23 @@ Plan parse_plan(const std::string& directory, const std::string& file) {
     e.name = r.str(experiments[i], "name", f);
     e.kind = r.str(experiments[i], "kind", f);
     e.x = r.str(experiments[i], "x", f);
+    if (experiments[i].contains("selection")) {
+      const json& sel = experiments[i]["selection"];
+      const std::string g = f + "selection.";
+      e.selection.metric = r.str(sel, "metric", g);
+      e.selection.goal = r.str(sel, "goal", g);
+      e.selection.over = r.strings(sel, "over", g);
+      e.selection.statistic = r.str(sel, "statistic", g);
+      if (!is_selection_metric(e.selection.metric)) {
+        r.fail(g + "metric", "unknown metric '" + e.selection.metric + "'");
+      }
+      if ((e.selection.goal != "min" && e.selection.goal != "max") ||
+          (e.selection.statistic != "mean" && e.selection.statistic != "median") ||
+          e.selection.over.empty()) {
+        r.fail(f + "selection", "expected goal min or max, statistic mean or median and a "
+                                "non-empty over");
+      }
+    }
     plan.experiments.push_back(std::move(e));
   }
   const json& tasks = r.at(j, "tasks", "");

@@ -24,9 +24,9 @@ const std::set<std::string> kReservedTrain = {"dataset", "out",  "config", "help
 ExperimentSpec Parser::parse_experiment(const toml::table& t, int index, const StudySpec& s,
                                         const std::vector<std::uint64_t>& seeds, int ranks) const {
   const std::string anon = "experiment[" + std::to_string(index) + "]";
-  expect_keys(
-      t, anon + ".",
-      {"name", "kind", "x", "data", "methods", "seeds", "ranks", "options", "grid", "cases"});
+  expect_keys(t, anon + ".",
+              {"name", "kind", "x", "data", "methods", "seeds", "ranks", "options", "grid", "cases",
+               "selection"});
   ExperimentSpec e;
   e.name = name_at(t, "name", anon + ".name");
   const std::string key = "experiment." + e.name;
@@ -104,8 +104,55 @@ ExperimentSpec Parser::parse_experiment(const toml::table& t, int index, const S
   if (e.kind == "rate" && varied.count(e.x) == 0) {
     fail(key + ".x", *t.get("x"), "'" + e.x + "' is not varied by this experiment's grid or cases");
   }
+  if (const toml::table* sel = table_at(t, "selection", key + ".selection", false)) {
+    if (e.kind != "grid") {
+      fail(key + ".selection", *sel, "only grid experiments select (this one is kind rate)");
+    }
+    e.selection = parse_selection(*sel, key + ".selection", varied);
+  }
   check_runs(e, t, key, s);
   return e;
+}
+
+SelectionSpec Parser::parse_selection(const toml::table& t, const std::string& key,
+                                      const std::set<std::string>& varied) const {
+  expect_keys(t, key + ".", {"metric", "goal", "over", "statistic"});
+  SelectionSpec sel;
+  sel.metric = string_at(t, "metric", key + ".metric", true);
+  if (!is_selection_metric(sel.metric)) {
+    fail(key + ".metric", *t.get("metric"),
+         "unknown metric '" + sel.metric +
+             "' (expected a scalar trace column, e.g. worst_val_loss, max_reward_error, gap, "
+             "worst_test_loss; docs/studies.md lists them)");
+  }
+  sel.goal = string_at(t, "goal", key + ".goal", true);
+  if (sel.goal != "min" && sel.goal != "max") {
+    fail(key + ".goal", *t.get("goal"), "invalid value '" + sel.goal + "' (expected min or max)");
+  }
+  const toml::node* over = t.get("over");
+  if (over == nullptr) {
+    throw ConfigError(where(key + ".over") +
+                      ": missing (a list of options varied by the grid or cases)");
+  }
+  sel.over = strings_at(*over, key + ".over");
+  std::set<std::string> seen;
+  for (const auto& name : sel.over) {
+    if (varied.count(name) == 0) {
+      fail(key + ".over", *over, "'" + name + "' is not varied by this experiment's grid or cases");
+    }
+    if (!seen.insert(name).second) {
+      fail(key + ".over", *over, "'" + name + "' is listed twice");
+    }
+  }
+  const std::string statistic = string_at(t, "statistic", key + ".statistic", false);
+  if (!statistic.empty()) {
+    if (statistic != "mean" && statistic != "median") {
+      fail(key + ".statistic", *t.get("statistic"),
+           "invalid value '" + statistic + "' (expected mean or median)");
+    }
+    sel.statistic = statistic;
+  }
+  return sel;
 }
 
 void Parser::check_runs(const ExperimentSpec& e, const toml::table& t, const std::string& key,

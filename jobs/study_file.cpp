@@ -6,6 +6,7 @@
 #include "jobs/study_file_impl.hpp"
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 namespace grpo::jobs {
@@ -29,6 +30,33 @@ bool is_safe_id(const std::string& id) {
 bool is_safe_name(const std::string& name) { return name.size() <= 64 && is_safe_id(name); }
 
 const char* const kConvertSources[2] = {"globalopinionqa", "pairs"};
+
+bool is_selection_metric(const std::string& name) {
+  // docs/formats.md: the scalar record columns of the log-linear policy ...
+  static const std::set<std::string> fixed = {
+      "worst_train_loss", "worst_val_loss", "objective",      "max_reward_error",
+      "max_kl",           "grad_norm",      "param_norm",     "gap",
+      "gap_upper",        "gap_lower",      "gap_residual",   "gap_last",
+      "gap_upper_last",   "gap_lower_last", "worst_test_loss"};
+  if (fixed.count(name) > 0) {
+    return true;
+  }
+  // ... and the MLP's per split: average_<s>_loss, {worst,average}_<s>_{reward,logprob}_accuracy.
+  for (const char* split : {"train", "val", "test"}) {
+    const std::string s(split);
+    if (name == "average_" + s + "_loss") {
+      return true;
+    }
+    for (const char* agg : {"worst_", "average_"}) {
+      for (const char* what : {"_reward_accuracy", "_logprob_accuracy"}) {
+        if (name == agg + s + what) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
 
 namespace study_detail {
 

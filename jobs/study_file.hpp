@@ -39,6 +39,21 @@ struct DataSpec {
   bool converted() const { return !convert_source.empty(); }
 };
 
+/// `[experiment.selection]` (docs/studies.md): the report picks, per data set, method and value
+/// of the options not in `over`, the values of the `over` options whose `statistic` over seeds
+/// of the final `metric` is best (smallest for goal "min", largest for "max").
+struct SelectionSpec {
+  std::string metric;             ///< a scalar trace column, e.g. worst_val_loss
+  std::string goal;               ///< "min" or "max"
+  std::vector<std::string> over;  ///< options varied by the experiment's grid or cases
+  std::string statistic = "mean"; ///< over seeds: "mean" or "median"
+  bool enabled() const { return !metric.empty(); }
+};
+
+/// Scalar trace columns a selection may name (docs/formats.md): the log-linear policy's and the
+/// MLP's.
+bool is_selection_metric(const std::string& name);
+
 struct ExperimentSpec {
   std::string name;
   std::string kind = "grid"; ///< "grid" (compare methods) or "rate" (convergence rate in x)
@@ -50,6 +65,7 @@ struct ExperimentSpec {
   OptionList options;                                                 ///< fixed train options
   std::vector<std::pair<std::string, std::vector<std::string>>> grid; ///< cartesian product
   std::vector<OptionList> cases;                                      ///< listed combinations
+  SelectionSpec selection; ///< none unless `[experiment.selection]` is given
 };
 
 struct StudySpec {

@@ -72,6 +72,9 @@ private:
   // [[experiment]] tables (study_experiments.cpp).
   ExperimentSpec parse_experiment(const toml::table& t, int index, const StudySpec& s,
                                   const std::vector<std::uint64_t>& seeds, int ranks) const;
+  /// `[experiment.selection]`: metric, goal, over (options in `varied`) and statistic.
+  SelectionSpec parse_selection(const toml::table& t, const std::string& key,
+                                const std::set<std::string>& varied) const;
   /// Bounds the experiment's runs, then checks the options of every combination of data set,
   /// method, grid values and case.
   void check_runs(const ExperimentSpec& e, const toml::table& t, const std::string& key,

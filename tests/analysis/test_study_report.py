@@ -7,6 +7,7 @@ SEM 0.1 / sqrt(3) over seeds 0, 1, 2), certified gaps c * T^-0.5 (slope -0.5).
 Run: /usr/bin/python3 -m pytest -q tests/analysis
 """
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -421,6 +422,288 @@ def test_mlp_report_tabulates_worst_group_test_metrics(tmp_path):
     # The robust method's weights move: its alpha trajectories are drawn, ERM's are not.
     assert (root / "report" / "mlp-alpha.png").read_bytes().startswith(b"\x89PNG")
     assert "](mlp-alpha.png)" in text
+
+
+# --- selection on validation ([experiment.selection]) ------------------------------------
+
+#: The 3 x 3 grid of the sweep: step-theta (rows) x step-alpha (columns).
+SWEEP_THETA = ("0.01", "0.1", "1")
+SWEEP_ALPHA = ("0.001", "0.01", "0.1")
+#: Known best (step-theta, step-alpha) index per method, and the scale of its loss (IPO's
+#: losses are ~40 times DPO's, as in the paper's runs).
+SWEEP_BEST = {"dpo": (2, 0), "gr-dpo": (1, 2), "ipo": (0, 1)}
+SWEEP_SCALE = {"dpo": 0.5, "gr-dpo": 0.5, "ipo": 20.0}
+
+
+def sweep_loss(data, method, i, j, seed):
+    """Final worst val loss: the method's scale at its best point, growing quadratically away
+    from it (data set "hard" adds 0.1 everywhere), plus 0.01 seed. Seed noise is the same at
+    every candidate, so the best mean is the best point."""
+    bi, bj = SWEEP_BEST[method]
+    base = SWEEP_SCALE[method] * (1.0 + 0.3 * (i - bi) ** 2 + 0.2 * (j - bj) ** 2)
+    return base + (0.1 if data == "hard" else 0.0) + 0.01 * seed
+
+
+def make_sweep(root, *, selection, methods=("dpo", "gr-dpo", "ipo"), data_sets=("easy", "hard"),
+               loss=sweep_loss, skip=frozenset(), chi=None):
+    """A grid experiment `sweep` over SWEEP_THETA x SWEEP_ALPHA (x chi, if given) x SEEDS; the
+    final worst val loss is `loss(data, method, i, j, seed)` (plus chi where given), worst
+    train loss that minus 0.05, max reward error 0.01 (i + 1) + 0.001 seed. Runs whose
+    (data, method, i, j, seed) is in `skip` are planned but never written."""
+    tasks, cells = [], []
+    iteration = np.array([0, 4, 9])
+    ramp = np.array([3.0, 2.0, 1.0])
+    for data in data_sets:
+        for method in methods:
+            for c in (chi or [None]):
+                for i, theta in enumerate(SWEEP_THETA):
+                    for j, alpha in enumerate(SWEEP_ALPHA):
+                        params = {"step-alpha": alpha, "step-theta": theta}
+                        if c is not None:
+                            params["chi"] = c
+                        cell = {"id": f"sweep.c{len(cells):04d}", "experiment": "sweep",
+                                "data": data, "method": method, "params": params, "runs": []}
+                        cells.append(cell)
+                        for seed in SEEDS:
+                            task = f"train.sweep.{len(tasks):05d}"
+                            tasks.append({"id": task, "layer": "train", "kind": "train",
+                                          "experiment": "sweep", "data": data,
+                                          "method": method, "params": params, "seed": seed,
+                                          "cell": cell["id"], "output": f"runs/{task}.h5"})
+                            cell["runs"].append(task)
+                            if (data, method, i, j, seed) in skip:
+                                continue
+                            final = loss(data, method, i, j, seed) + float(c or 0)
+                            write_trace(root / "runs" / f"{task}.h5", method=method, seed=seed,
+                                        iteration=iteration,
+                                        scalars={"worst_val_loss": final * ramp,
+                                                 "worst_train_loss": (final - 0.05) * ramp,
+                                                 "max_reward_error": np.full(
+                                                     3, 0.01 * (i + 1) + 0.001 * seed)},
+                                        per_group={"val_loss": np.column_stack(
+                                            [final * ramp, final * ramp - 0.01])})
+    experiment = {"name": "sweep", "kind": "grid", "x": "", "case_keys": []}
+    if selection is not None:
+        experiment["selection"] = selection
+    plan = {"format": "grpo-study-plan", "version": 1, "name": "sweep", "tasks": tasks,
+            "cells": cells, "experiments": [experiment]}
+    (root / "plan.json").write_text(json.dumps(plan, indent=1))
+    return root
+
+
+SELECT_MIN = {"metric": "worst_val_loss", "goal": "min", "over": ["step-theta", "step-alpha"],
+              "statistic": "mean"}
+
+
+def selected_of(root):
+    """(data, method) -> (step-theta, step-alpha) of the report's selected CSV."""
+    table = pd.read_csv(root / "report" / "sweep-selected.csv", dtype=str)
+    return {(r["data"], r["method"]): (r["step-theta"], r["step-alpha"])
+            for _, r in table.iterrows()}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = make_sweep(tmp_path_factory.mktemp("sweep"), selection=SELECT_MIN)
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_selection_plan_field_is_read(sweep):
+    experiment = grpo_traces.read_plan(sweep / "plan.json").experiments["sweep"]
+    assert experiment.selection == grpo_traces.Selection(
+        "worst_val_loss", "min", ("step-theta", "step-alpha"), "mean")
+
+
+def test_selection_finds_the_known_best_point_per_method_and_data_set(sweep):
+    want = {(data, method): (SWEEP_THETA[i], SWEEP_ALPHA[j])
+            for data in ("easy", "hard") for method, (i, j) in SWEEP_BEST.items()}
+    assert selected_of(sweep) == want
+    assert len(set(want.values())) == 3  # the methods' best points differ
+
+
+def test_selection_tables_in_markdown(sweep):
+    text = (sweep / "report" / "report.md").read_text()
+    section = text[text.index("### Selection on validation"):]
+    # Best-configuration table: selected values, the metric and the other final metrics.
+    # gr-dpo on "hard": 0.5 + 0.1 + 0.01 seed -> 0.61 ± 0.0058 (3); train loss 0.05 less;
+    # max reward error 0.01 (i + 1) + 0.001 seed with i = 1 -> 0.021 ± 0.00058.
+    assert ("| data | method | step-theta | step-alpha | worst_val_loss (selected on) | "
+            "worst_train_loss | max_reward_error |") in section
+    assert "| hard | gr-dpo | 0.1 | 0.1 | 0.61 ± 0.0058 (3) | 0.56 ± 0.0058 (3) | " \
+        "0.021 ± 0.00058 (3) |" in section
+    assert "| easy | ipo | 0.01 | 0.01 | 20.01 ± 0.0058 (3) |" in section
+    # The metric at every candidate: a 3 x 3 matrix per group, the selected one in bold.
+    block = section[section.index("**easy, dpo**"):].split("\n\n")[1].splitlines()
+    assert block[0] == "| step-theta \\ step-alpha | 0.001 | 0.01 | 0.1 |"
+    # dpo's best is (1, 0.001): 0.5 + 0.01; (0.01, 0.1): 0.5 (1 + 1.2 + 0.8) + 0.01 = 1.51
+    assert block[2] == ("| 0.01 | 1.11 ± 0.0058 (3) | 1.21 ± 0.0058 (3) | "
+                        "1.51 ± 0.0058 (3) |")
+    assert block[4] == "| 1 | **0.51 ± 0.0058 (3)** | 0.61 ± 0.0058 (3) | 0.91 ± 0.0058 (3) |"
+    assert section.count("**0.") + section.count("**20.") == 6  # one bold per group
+
+
+def test_selection_candidates_csv_has_every_cell(sweep):
+    candidates = pd.read_csv(sweep / "report" / "sweep-candidates.csv", dtype={
+        "step-theta": str, "step-alpha": str})
+    assert len(candidates) == 2 * 3 * 9
+    assert candidates["n"].eq(3).all() and candidates["eligible"].all()
+    for _, row in candidates.iterrows():
+        i, j = SWEEP_THETA.index(row["step-theta"]), SWEEP_ALPHA.index(row["step-alpha"])
+        assert row["mean"] == pytest.approx(sweep_loss(row["data"], row["method"], i, j, 1))
+    assert candidates["selected"].sum() == 6
+
+
+def test_selection_figures_and_summary(sweep):
+    report = sweep / "report"
+    assert (report / "sweep-selection.png").read_bytes().startswith(b"\x89PNG")
+    summary = json.loads((report / "summary.json").read_text())
+    entry = summary["experiments"]["sweep"]["selection"]
+    assert entry["metric"] == "worst_val_loss" and entry["goal"] == "min"
+    picked = {(r["data"], r["method"]): r["step-theta"] for r in entry["selected"]}
+    assert picked[("easy", "ipo")] == "0.01" and picked[("hard", "dpo")] == "1"
+    # The curves show the selected configurations, one panel per data set and loss family.
+    text = (report / "report.md").read_text()
+    curves = text[text.index("### Final worst-group validation loss"):].split("###")[1]
+    assert "| dpo | 0.51 ± 0.0058 (3) | 0.61 ± 0.0058 (3) |" in curves
+    assert "| ipo | 20.01 ± 0.0058 (3) | 20.11 ± 0.0058 (3) |" in curves
+
+
+def selection_of(root, **selection):
+    """The SelectionResult of the sweep study at `root` under the given selection."""
+    study = grpo_traces.read_study(root)
+    experiment = dataclasses.replace(
+        study.plan.experiments["sweep"],
+        selection=grpo_traces.Selection(**{**SELECT_MIN, **selection,
+                                           "over": tuple(selection.get("over",
+                                                                       SELECT_MIN["over"]))}))
+    return study_report.select(study, experiment, grpo_traces.finals(study.runs))
+
+
+def picked(result):
+    return {(r["data"], r["method"]): (r["step-theta"], r["step-alpha"])
+            for _, r in result.selected.iterrows()}
+
+
+def test_selection_goal_max_picks_the_largest(sweep):
+    # The loss grows with the distance from the best point: the farthest corner is largest.
+    result = selection_of(sweep, goal="max")
+    assert picked(result)[("easy", "dpo")] == ("0.01", "0.1")  # from (2, 0): corner (0, 2)
+    assert picked(result)[("easy", "gr-dpo")] == ("0.01", "0.001")  # from (1, 2): (0, 0)
+    # gr-dpo ties at (0, 0) and (2, 0): the smaller step-theta wins (the first key of over).
+    # ipo: from (0, 1), (2, 0) and (2, 2) tie at 0.3 * 4 + 0.2 * 1.
+    assert result.selected.set_index(["data", "method"]).loc[("hard", "ipo"), "statistic"] \
+        == pytest.approx(20.0 * (1 + 1.2 + 0.2) + 0.1 + 0.01)
+
+
+def test_selection_goal_max_tie_goes_to_the_first_natural_values(sweep):
+    result = selection_of(sweep, goal="max")
+    # ipo's largest losses tie at (1, 0.001) and (1, 0.1): the smaller step-alpha wins.
+    assert picked(result)[("hard", "ipo")] == ("1", "0.001")
+
+
+def test_selection_ties_use_numeric_not_string_order(tmp_path):
+    # A loss that ignores step-alpha (as DPO's does) ties every step-alpha; the values 0.001,
+    # 0.01 and 0.1 sort alike as text and as numbers, so step-theta gets the test: it ties too,
+    # and its values are relabelled so that text order ("10" < "9") differs from numbers.
+    global SWEEP_THETA
+    saved = SWEEP_THETA
+    SWEEP_THETA = ("9", "10", "100")
+    try:
+        root = make_sweep(tmp_path, selection=SELECT_MIN, methods=("dpo",), data_sets=("d",),
+                          loss=lambda data, method, i, j, seed: 1.0 + 0.01 * seed)
+        result = selection_of(root)
+    finally:
+        SWEEP_THETA = saved
+    assert picked(result) == {("d", "dpo"): ("9", "0.001")}
+    assert len(result.candidates) == 9 and result.candidates["statistic"].nunique() == 1
+
+
+def test_selection_median_and_one_key(sweep):
+    result = selection_of(sweep, statistic="median", over=["step-alpha"])
+    # step-theta is not selected over: one selection per value of it.
+    assert result.fixed == ["step-theta"]
+    assert len(result.selected) == 2 * 3 * 3
+    best = result.selected.set_index(["data", "method", "step-theta"])
+    assert best.loc[("easy", "gr-dpo", "0.01"), "step-alpha"] == "0.1"
+    assert best.loc[("easy", "dpo", "1"), "statistic"] == pytest.approx(0.51)  # median seed 1
+
+
+def test_selection_skips_candidates_that_lost_seeds(tmp_path):
+    # dpo's best point lost seed 2 (its mean over seeds 0 and 1 would be lower still): the
+    # next best, (1, 0.01), is selected, and the incomplete candidate is marked.
+    root = make_sweep(tmp_path, selection=SELECT_MIN, methods=("dpo",), data_sets=("d",),
+                      skip={("d", "dpo", 2, 0, 2)})
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    assert selected_of(root) == {("d", "dpo"): ("1", "0.01")}
+    text = (root / "report" / "report.md").read_text()
+    assert "| 1 | 0.505 ± 0.005 (2) † | **0.61 ± 0.0058 (3)** | 0.91 ± 0.0058 (3) |" in text
+
+
+def test_selection_per_value_of_a_fixed_option(tmp_path):
+    root = make_sweep(tmp_path, selection=SELECT_MIN, methods=("dpo", "gr-dpo"),
+                      data_sets=("d",), chi=["0", "0.5"])
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(root / "report" / "sweep-selected.csv", dtype=str)
+    assert sorted(zip(table["method"], table["chi"], table["step-theta"],
+                      table["step-alpha"])) == [("dpo", "0", "1", "0.001"),
+                                                ("dpo", "0.5", "1", "0.001"),
+                                                ("gr-dpo", "0", "0.1", "0.1"),
+                                                ("gr-dpo", "0.5", "0.1", "0.1")]
+    text = (root / "report" / "report.md").read_text()
+    assert "**d, gr-dpo, chi=0.5**" in text
+    assert "| d | dpo | 0.5 | 1 | 0.001 | 1.01 ± 0.0058 (3) |" in text
+
+
+def test_selection_without_its_metric_in_the_traces(tmp_path):
+    root = make_sweep(tmp_path, selection={**SELECT_MIN, "metric": "gap"}, methods=("dpo",),
+                      data_sets=("d",))
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    assert "The traces have no `gap` column: nothing selected." in \
+        (root / "report" / "report.md").read_text()
+
+
+def test_selection_over_one_key_draws_lines(tmp_path):
+    root = make_sweep(tmp_path, selection={**SELECT_MIN, "over": ["step-theta"]},
+                      methods=("dpo", "ipo"), data_sets=("d",))
+    result = run_report(root)
+    assert result.returncode == 0, result.stderr
+    assert (root / "report" / "sweep-selection.png").read_bytes().startswith(b"\x89PNG")
+    text = (root / "report" / "report.md").read_text()
+    assert "| method | step-theta=0.01 | step-theta=0.1 | step-theta=1 |" in text
+
+
+def test_loss_figures_never_mix_families():
+    Config = study_report.Config
+    items = [Config("a", "d", "dpo", (), "dpo"), Config("b", "d", "ipo", (), "ipo"),
+             Config("c", "e", "gr-dpo", (), "gr-dpo"), Config("f", "e", "gr-ipo", (), "gr-ipo")]
+    panels = study_report._family_panels(items, ["d", "e"])
+    assert [(d, f) for d, f, _ in panels] == [("d", "DPO-like"), ("d", "IPO-like"),
+                                              ("e", "DPO-like"), ("e", "IPO-like")]
+    assert panels[1][2] == "d, IPO-like losses"
+    # One family: one panel a data set, titled by the data set.
+    assert study_report._family_panels(items[:1], ["d"]) == [("d", "DPO-like", "d")]
+
+
+@pytest.mark.parametrize("selection, field", [
+    ({**SELECT_MIN, "goal": "down"}, "selection.goal"),
+    ({**SELECT_MIN, "statistic": "mode"}, "selection.statistic"),
+    ({**SELECT_MIN, "over": []}, "selection.over"),
+    ({**SELECT_MIN, "over": ["seed"]}, "selection.over"),
+    ({**SELECT_MIN, "metric": 3}, "selection.metric"),
+    ("worst_val_loss", "selection"),
+])
+def test_bad_selection_in_plan_exits_2_with_one_line(tmp_path, selection, field):
+    root = make_sweep(tmp_path, selection=selection, methods=("dpo",), data_sets=("d",))
+    result = run_report(root)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert f"experiments[0].{field}" in lines[0]
 
 
 # --- bad input: one line on stderr, the exit code of its class ---------------------------

@@ -3,6 +3,7 @@ study-file errors that name their key, and hostile names and values that run not
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,10 @@ trace-every = 40
 gap = true
 [experiment.grid]
 step-theta = [0.1, 0.5]
+[experiment.selection]
+metric = "worst_val_loss"
+goal = "min"
+over = ["step-theta"]
 
 [[experiment]]
 name = "rate"
@@ -157,6 +162,49 @@ def test_rate_report_fits_the_gap(tiny):
     assert "## Experiment `rate`" in report and "slope" in report
 
 
+def selected_from_traces(out, goal):
+    """(data, method) -> the step-theta whose mean final worst_val_loss over seeds is best,
+    computed from the traces directly."""
+    plan = json.loads((out / "plan.json").read_text())
+    best = {}
+    for cell in (c for c in plan["cells"] if c["experiment"] == "grid"):
+        values = []
+        for run in cell["runs"]:
+            with h5py.File(out / "runs" / f"{run}.h5", "r") as f:
+                values.append(f["worst_val_loss"][-1])
+        key = (cell["data"], cell["method"])
+        mean = float(np.mean(values)) * (1 if goal == "min" else -1)
+        if key not in best or mean < best[key][0]:
+            best[key] = (mean, cell["params"]["step-theta"])
+    return {key: value for key, (_, value) in best.items()}
+
+
+def test_selection_is_planned_and_reported(tiny, tmp_path):
+    spec, out, _ = tiny
+    plan = json.loads((out / "plan.json").read_text())
+    grid = next(e for e in plan["experiments"] if e["name"] == "grid")
+    assert grid["selection"] == {"metric": "worst_val_loss", "goal": "min",
+                                 "over": ["step-theta"], "statistic": "mean"}
+    assert "selection" not in next(e for e in plan["experiments"] if e["name"] == "rate")
+    report = (out / "report" / "report.md").read_text()
+    assert "### Selection on validation" in report
+    want = selected_from_traces(out, "min")
+    assert len(set(want.values())) >= 1 and len(want) == 2
+    for (data, method), theta in want.items():
+        assert f"| {data} | {method} | {theta} | " in report, (method, theta)
+    assert (out / "report" / "grid-selection.png").stat().st_size > 0
+    # An edited selection redraws the report and reruns nothing else (on a copy of the study).
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    edited = write(tmp_path / "edited.toml",
+                   spec.read_text().replace('goal = "min"', 'goal = "max"'))
+    again = study("run", edited, "--out", copy, check=0)
+    assert "20 tasks, 19 already done" in again.stdout
+    report = (copy / "report" / "report.md").read_text()
+    for (data, method), theta in selected_from_traces(copy, "max").items():
+        assert f"| {data} | {method} | {theta} | " in report, (method, theta)
+
+
 def test_a_failed_task_is_reported_and_resume_reruns_only_it(tmp_path):
     # One grid point warm-starts from a trace that does not exist yet: only its runs fail.
     seed_trace = tmp_path / "init.h5"
@@ -219,6 +267,16 @@ methods = ["dpo"]
 """
 
 
+#: A valid selection over the grid of BASE's experiment (appended to BASE, edited by a case).
+SELECTION = """[experiment.grid]
+step-theta = [0.1, 0.5]
+[experiment.selection]
+metric = "worst_val_loss"
+goal = "min"
+over = ["step-theta"]
+"""
+
+
 @pytest.mark.parametrize("edit, key", [
     (lambda s: s.replace('[data.d]', 'colour = "red"\n[data.d]'), "study.colour"),
     (lambda s: s + "[experiment.options]\nbetta = 2\n", "experiment.e.options.betta"),
@@ -236,9 +294,20 @@ methods = ["dpo"]
     (lambda s: s.replace('name = "e"', 'name = "e e"'), "experiment[0].name"),
     (lambda s: s.replace('[data.d]', '[data."d d"]'), "data.d d"),
     (lambda s: s.replace('[study]', '[study]\nexecutor = "cloud"'), "study.executor"),
+    (lambda s: s + SELECTION.replace('"worst_val_loss"', '"val_accuracy"'),
+     "experiment.e.selection.metric"),
+    (lambda s: s + SELECTION.replace('"worst_val_loss"', '["worst_val_loss"]'),
+     "experiment.e.selection.metric"),
+    (lambda s: s + SELECTION.replace('"min"', '"lowest"'), "experiment.e.selection.goal"),
+    (lambda s: s + SELECTION.replace('["step-theta"]', '["chi"]'),
+     "experiment.e.selection.over"),
+    (lambda s: s + SELECTION.replace('["step-theta"]', '[]'), "experiment.e.selection.over"),
+    (lambda s: s + SELECTION + 'statistic = "mode"\n', "experiment.e.selection.statistic"),
 ], ids=["unknown-key", "unknown-option", "bad-value", "bad-grid-value", "grid-not-list", "unknown-method",
         "bad-generate", "bad-seeds", "unknown-data", "reserved", "slurm-time", "sbatch-newline",
-        "experiment-name", "data-name", "executor"])
+        "experiment-name", "data-name", "executor", "selection-metric", "selection-metric-type",
+        "selection-goal", "selection-over-not-varied", "selection-over-empty",
+        "selection-statistic"])
 def test_study_file_errors_name_the_key(tmp_path, edit, key):
     out = tmp_path / "out"
     spec = write(tmp_path / "bad.toml", edit(BASE.format(name="s", out=out)))
