@@ -170,8 +170,7 @@ def selected_from_traces(out, goal):
     for cell in (c for c in plan["cells"] if c["experiment"] == "grid"):
         values = []
         for run in cell["runs"]:
-            with h5py.File(out / "runs" / f"{run}.h5", "r") as f:
-                values.append(f["worst_val_loss"][-1])
+            values.append(grpo_traces.run_arrays(out, run)[1]["worst_val_loss"][-1])
         key = (cell["data"], cell["method"])
         mean = float(np.mean(values)) * (1 if goal == "min" else -1)
         if key not in best or mean < best[key][0]:
