@@ -111,6 +111,17 @@ TEST(DatasetIo, ChecksumIsZlibCrc32) {
   }
   comm.barrier();
   EXPECT_EQ(io::file_checksum(path), "crc32:cbf43926");
+  EXPECT_EQ(io::file_checksum(path), "crc32:cbf43926"); // kept for the next run of a bundle
+  // The same size rewritten in place: the kept checksum is not reused.
+  comm.barrier();
+  if (comm.is_root()) {
+    std::FILE* f = std::fopen(path.c_str(), "r+b");
+    std::fputs("987654321", f);
+    std::fclose(f);
+  }
+  comm.barrier();
+  EXPECT_NE(io::file_checksum(path), "crc32:cbf43926");
+  EXPECT_EQ(io::file_checksum(path), "crc32:015f0201"); // zlib.crc32(b"987654321")
 }
 
 TEST(DatasetIo, TraceWriterAppendsFlushedRecords) {
