@@ -433,6 +433,8 @@ int print_status(const Plan& plan, std::ostream& out, bool list_all) {
   std::vector<std::string> failed_lines;
   std::vector<std::string> running_lines;
   std::vector<std::string> other_lines;
+  std::set<std::string> packs; ///< trace packs holding finished runs
+  std::size_t unpacked = 0;    ///< finished runs whose trace is still its own file
   for (const auto& t : plan.tasks) {
     TaskStatus s = read_status(plan, t);
     auto& c = counts[t.layer()];
@@ -464,6 +466,13 @@ int print_status(const Plan& plan, std::ostream& out, bool list_all) {
     switch (s.state) {
     case TaskState::Done:
       ++c.done;
+      if (t.kind == TaskKind::Train) {
+        if (s.pack.empty()) {
+          ++unpacked;
+        } else {
+          packs.insert(s.pack);
+        }
+      }
       if (list_all) {
         other_lines.push_back("  done     " + t.id);
       }
@@ -513,6 +522,13 @@ int print_status(const Plan& plan, std::ostream& out, bool list_all) {
     out << line;
     complete = complete && c.done == c.total;
   }
+  const Counts& runs = counts["train"];
+  out << "runs: " << runs.done << " of " << runs.total << " done";
+  if (runs.done > 0) {
+    out << "; traces in " << packs.size() << " pack(s)"
+        << (unpacked > 0 ? " and " + std::to_string(unpacked) + " file(s) of their own" : "");
+  }
+  out << "\n";
   if (!note.empty()) {
     out << "note: " << note << "\n";
   }

@@ -115,6 +115,10 @@ def test_tiny_study_runs_every_layer(tiny):
         assert (out / path).stat().st_size > 0, path
     status = study("status", out, check=0)
     assert "complete" in status.stdout
+    trains = sum(1 for t in json.loads((out / "plan.json").read_text())["tasks"]
+                 if t["layer"] == "train")
+    packs = len(list((out / "runs").glob("pack.*.h5")))
+    assert f"runs: {trains} of {trains} done; traces in {packs} pack(s)\n" in status.stdout
     # Resuming a finished study runs nothing.
     again = study("resume", spec, check=0)
     assert "20 tasks, 20 already done" in again.stdout
