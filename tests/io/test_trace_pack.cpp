@@ -5,6 +5,7 @@
 #include "io/trace_pack.hpp"
 #include "io/trace_reader.hpp"
 #include "io/trace_writer.hpp"
+#include "tests/support/expect_error.hpp"
 #include "tests/support/scratch_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 
 namespace {
 using namespace grpo;
+using test::expect_data_error;
 using test::ScratchDir;
 
 /// A trace of `records` records over `groups` groups; with `val`, a validation column too.
@@ -112,20 +114,6 @@ TEST(TracePack, HoldsEveryDatasetAndAttributeOfItsTraces) {
   EXPECT_EQ(nlohmann::json::parse(groups[1]), nlohmann::json({"g0", "g1", "g2"}));
   EXPECT_EQ(f.read_string_attribute("/", "kind"), "trace_pack");
   EXPECT_EQ(f.read_int_attribute("/", "runs"), 3);
-}
-
-/// Expects `f` to throw DataError whose message contains every one of `parts`.
-template <class F>
-void expect_data_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no DataError";
-  } catch (const DataError& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "'" << e.what() << "' lacks '" << part << "'";
-    }
-  }
 }
 
 TEST(TracePack, RefusesBadInputAndLeavesNoPartialPack) {

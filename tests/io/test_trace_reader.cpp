@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "io/trace_reader.hpp"
 #include "io/trace_writer.hpp"
+#include "tests/support/expect_error.hpp"
 #include "tests/support/scratch_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 namespace {
 using namespace grpo;
+using test::expect_data_error;
 using test::ScratchDir;
 
 /// A trace of `records` records (iterations 0, 10, ...), completed when `finish`.
@@ -37,20 +39,6 @@ void write_trace(const std::string& path, int records, bool finish) {
   }
   if (finish) {
     trace.finish({{"theta_final", {1.0, -2.0, 3.0}}}, {{"records", records}});
-  }
-}
-
-/// Expects `f` to throw DataError whose message contains every one of `parts`.
-template <class F>
-void expect_data_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no DataError";
-  } catch (const DataError& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "'" << e.what() << "' lacks '" << part << "'";
-    }
   }
 }
 
