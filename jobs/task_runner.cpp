@@ -443,8 +443,8 @@ final_values(const Plan& plan, const Task& task, PackCache& packs) {
   std::map<std::string, double> last;
   const std::string path = plan.path(task.output);
   std::error_code ec;
-  const std::string pack = read_status(plan, task).pack;
-  if (fs::exists(path, ec) || pack.empty()) {
+  const std::string pack = fs::exists(path, ec) ? std::string() : read_status(plan, task).pack;
+  if (pack.empty()) {
     const io::TraceReader trace(path);
     for (const char* name : kHeadline) {
       if (const auto value = trace.last(name)) {
