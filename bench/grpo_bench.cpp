@@ -138,6 +138,45 @@ void BM_GrIpoStatisticsStep(benchmark::State& state) {
   run_steps(state, f, 0);
 }
 
+// (i) The run axis: one step of an ensemble of R GR-DPO runs on one dataset of N rows, d
+// features and K groups (MinimaxSolver::step_runs: one pass over the features for all runs, one
+// Allreduce). The runs differ in seed (theta_0), step sizes and beta. Reported per run-step:
+// the time of a step of the ensemble divided by R; the counter `runs` is R.
+void BM_EnsembleStep(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const int dim = static_cast<int>(state.range(1));
+  const int k = static_cast<int>(state.range(2));
+  const int runs = static_cast<int>(state.range(3));
+  const auto split =
+      bench::synthetic_split(bench::equal_offsets(n, k), dim, world().rank(), world().size());
+  std::vector<std::unique_ptr<solver::MinimaxSolver>> solvers;
+  std::vector<solver::MinimaxSolver*> pointers;
+  for (int r = 0; r < runs; ++r) {
+    solver::SolverConfig c;
+    c.method = solver::Method::GrDpo;
+    c.beta = 0.5 + 0.01 * r;
+    c.step_theta = 1e-3 * (1 + r % 5);
+    c.step_alpha = 1e-3 * (1 + r % 3);
+    c.iterations = 1 << 30;
+    c.param_limit = 0.1;
+    c.seed = 2021 + static_cast<std::uint64_t>(r);
+    solvers.push_back(std::make_unique<solver::MinimaxSolver>(
+        c, world(), split, solver::MinimaxSolver::initial_theta(c, dim)));
+    pointers.push_back(solvers.back().get());
+  }
+  solver::StepScratch scratch;
+  std::vector<solver::StepOutcome> outcomes(runs);
+  const auto step = [&] {
+    solver::MinimaxSolver::step_runs(pointers.data(), runs, scratch, outcomes.data());
+  };
+  step(); // warm-up
+  for (auto _ : state) {
+    state.SetIterationTime(timed(step) / runs);
+  }
+  state.counters["runs"] = runs;
+  state.counters["ranks"] = world().size();
+}
+
 constexpr int kReps = 7;
 
 /// The reporter of ranks other than 0.
@@ -188,6 +227,24 @@ BENCHMARK(BM_GrIpoStatisticsStep)
     ->Iterations(20)
     ->Repetitions(kReps)
     ->Unit(benchmark::kMicrosecond);
+
+// Paper scale (§5: N = 300, d = 4, K = 2) and the N = 2^22 step of (b), alone and as 64 runs.
+BENCHMARK(BM_EnsembleStep)
+    ->ArgNames({"N", "d", "K", "R"})
+    ->Args({300, 4, 2, 1})
+    ->Args({300, 4, 2, 64})
+    ->UseManualTime()
+    ->Iterations(2000)
+    ->Repetitions(kReps)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EnsembleStep)
+    ->ArgNames({"N", "d", "K", "R"})
+    ->Args({1 << 22, 32, 8, 1})
+    ->Args({1 << 22, 32, 8, 64})
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Repetitions(kReps)
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   core::Environment env(argc, argv);

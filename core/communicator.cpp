@@ -73,27 +73,32 @@ namespace {
 /// Layout of the buffer being reduced by the log-scaled operation (set by the calling thread;
 /// MPI calls the user function from within MPI_Allreduce on that thread).
 thread_local std::size_t t_count = 0;
-thread_local std::size_t t_scaled = 0;
-thread_local std::size_t t_length = 0;
+/// The log-scaled segments (start, length), increasing and disjoint.
+thread_local const std::vector<std::pair<std::size_t, std::size_t>>* t_segments = nullptr;
 
 void combine_logscaled(const double* in, double* inout) {
-  for (std::size_t i = 0; i < t_count; ++i) {
-    if (i < t_scaled || i > t_scaled + t_length) {
+  std::size_t i = 0;
+  for (const auto& [scaled, length] : *t_segments) {
+    for (; i < scaled; ++i) {
       inout[i] += in[i];
     }
+    i = scaled + length + 1;
+    const double m_in = in[scaled];
+    const double m_out = inout[scaled];
+    const double m = m_in > m_out ? m_in : m_out;
+    if (m == -std::numeric_limits<double>::infinity()) {
+      continue;
+    }
+    const double f_in = std::exp(m_in - m);
+    const double f_out = std::exp(m_out - m);
+    for (std::size_t j = 1; j <= length; ++j) {
+      inout[scaled + j] = inout[scaled + j] * f_out + in[scaled + j] * f_in;
+    }
+    inout[scaled] = m;
   }
-  const double m_in = in[t_scaled];
-  const double m_out = inout[t_scaled];
-  const double m = m_in > m_out ? m_in : m_out;
-  if (m == -std::numeric_limits<double>::infinity()) {
-    return;
+  for (; i < t_count; ++i) {
+    inout[i] += in[i];
   }
-  const double f_in = std::exp(m_in - m);
-  const double f_out = std::exp(m_out - m);
-  for (std::size_t j = 1; j <= t_length; ++j) {
-    inout[t_scaled + j] = inout[t_scaled + j] * f_out + in[t_scaled + j] * f_in;
-  }
-  inout[t_scaled] = m;
 }
 
 // MPI_User_function fixes the signature (int*, not const int*).
@@ -110,12 +115,25 @@ void logscaled_op(void* in, void* inout,
 
 void Communicator::allreduce_sum_logscaled(double* data, std::size_t count, std::size_t scaled,
                                            std::size_t length) const {
+  allreduce_sum_logscaled(data, count, {{scaled, length}});
+}
+
+void Communicator::allreduce_sum_logscaled(
+    double* data, std::size_t count,
+    const std::vector<std::pair<std::size_t, std::size_t>>& scaled) const {
   if (m_size == 1 || count == 0) {
     return;
   }
+  for (std::size_t s = 0; s < scaled.size(); ++s) {
+    if (scaled[s].first + scaled[s].second >= count ||
+        (s > 0 && scaled[s].first <= scaled[s - 1].first + scaled[s - 1].second)) {
+      throw InternalError("allreduce_sum_logscaled: segment " + std::to_string(s) +
+                              " out of order or past the " + std::to_string(count) + " values",
+                          false);
+    }
+  }
   t_count = count;
-  t_scaled = scaled;
-  t_length = length;
+  t_segments = &scaled;
   auto& r = *m_logscaled;
   if (r.op == MPI_OP_NULL) {
     check_mpi(MPI_Op_create(&logscaled_op, 1, &r.op), "MPI_Op_create");
@@ -129,7 +147,9 @@ void Communicator::allreduce_sum_logscaled(double* data, std::size_t count, std:
     check_mpi(MPI_Type_commit(&r.block), "MPI_Type_commit");
     r.count = count;
   }
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, 1, r.block, r.op, *m_comm), "MPI_Allreduce");
+  const int status = MPI_Allreduce(MPI_IN_PLACE, data, 1, r.block, r.op, *m_comm);
+  t_segments = nullptr; // the list lives only as long as this call
+  check_mpi(status, "MPI_Allreduce");
 }
 
 Communicator::LogScaledReduction::~LogScaledReduction() {

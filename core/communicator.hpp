@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace grpo {
@@ -42,6 +43,11 @@ public:
   /// exponentially weighted vectors never overflow (m = -inf marks an empty segment).
   void allreduce_sum_logscaled(double* data, std::size_t count, std::size_t scaled,
                                std::size_t length) const;
+  /// The same with several log-scaled segments (start, length), in increasing order and
+  /// disjoint: the payloads of several runs in one Allreduce (solver/minimax_solver.hpp).
+  void
+  allreduce_sum_logscaled(double* data, std::size_t count,
+                          const std::vector<std::pair<std::size_t, std::size_t>>& scaled) const;
   double allreduce_max(double value) const;
   double allreduce_min(double value) const;
   std::int64_t allreduce_min(std::int64_t value) const;

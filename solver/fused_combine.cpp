@@ -11,19 +11,27 @@ namespace grpo::solver {
 
 namespace {
 
-/// losses(p) = sums(p, 0): the loss column, packed for one copy to the host.
-void pack_losses(const FusedLossGradient::Sums& sums, const View1<double>& losses, index_t pieces) {
+/// losses(r pieces + p) = sums(p, r stride): the runs' loss columns, packed for one copy to the
+/// host.
+void pack_losses(const FusedLossGradient::Sums& sums, const View1<double>& losses, index_t pieces,
+                 int runs, int stride) {
   Kokkos::parallel_for(
       "grpo::solver::fused::losses",
-      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
-      KOKKOS_LAMBDA(const index_t p) { losses(p) = sums(p, 0); });
+      Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces * runs),
+      KOKKOS_LAMBDA(const index_t k) {
+        const index_t r = k / pieces;
+        const index_t p = k % pieces;
+        losses(k) = sums(p, r * stride);
+      });
 }
 
 /// out(r, j) = the sum over p = 0, 1, ... with coef(r, pieces + p) != 0 of
-/// coef(r, p) sums(p, 1 + j), from 0 in that order. A team per row r, its threads over j: piece
-/// rows are read in order and contiguously (coalesced on a device, cache lines on a host).
+/// coef(r, p) sums(p, first + j), from 0 in that order (first: the run's first gradient column). A
+/// team per row r, its threads over j: piece rows are read in order and contiguously (coalesced on
+/// a device, cache lines on a host).
 void combine_pieces(const FusedLossGradient::Sums& sums, const FusedLossGradient::Sums& coef,
-                    const FusedLossGradient::Sums& out, index_t pieces, int dim, int rows) {
+                    const FusedLossGradient::Sums& out, index_t pieces, int dim, int rows,
+                    int first) {
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
   Kokkos::parallel_for(
       "grpo::solver::fused::combine", Policy(ExecSpace(), rows, Kokkos::AUTO),
@@ -36,7 +44,7 @@ void combine_pieces(const FusedLossGradient::Sums& sums, const FusedLossGradient
             const double c = coef(r, p);
             // Thread t always owns the same columns j, so no barrier is needed between pieces.
             Kokkos::parallel_for(Kokkos::TeamThreadRange(team, dim),
-                                 [&](const int j) { out(r, j) += c * sums(p, 1 + j); });
+                                 [&](const int j) { out(r, j) += c * sums(p, first + j); });
           }
         }
       });
@@ -63,7 +71,15 @@ std::vector<index_t> piece_ends(const policies::PreferenceSplit& split) {
 const std::vector<double>& FusedLossGradient::step_full(const policies::LogLinearPolicy& policy,
                                                         const policies::PreferenceSplit& split,
                                                         LossType loss, double beta) {
-  run(policy, split, loss, beta, true, nullptr, piece_begins(split), piece_ends(split), false);
+  run_one(policy, split, loss, beta, true, nullptr, piece_begins(split), piece_ends(split), false);
+  return copy_losses();
+}
+
+const std::vector<double>& FusedLossGradient::step_full_runs(const Thetas& thetas,
+                                                             const std::vector<double>& params,
+                                                             const policies::PreferenceSplit& split,
+                                                             LossType loss) {
+  run(thetas, params, split, loss, true, nullptr, piece_begins(split), piece_ends(split), false);
   return copy_losses();
 }
 
@@ -74,30 +90,33 @@ FusedLossGradient::step_batch(const policies::LogLinearPolicy& policy,
                               const std::vector<index_t>& piece_offsets) {
   const std::vector<index_t> begin(piece_offsets.begin(), piece_offsets.end() - 1);
   const std::vector<index_t> end(piece_offsets.begin() + 1, piece_offsets.end());
-  run(policy, split, loss, beta, true, &rows, begin, end, false);
+  run_one(policy, split, loss, beta, true, &rows, begin, end, false);
   return copy_losses();
 }
 
 const std::vector<double>& FusedLossGradient::copy_losses() {
   const auto pieces = static_cast<index_t>(m_piece_sums.extent(0));
-  if (m_losses_dev.extent(0) != static_cast<std::size_t>(pieces)) {
+  const auto count = static_cast<std::size_t>(pieces) * m_runs;
+  if (m_losses_dev.extent(0) != count) {
     m_losses_dev = View1<double>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::losses"), pieces);
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::losses"), count);
   }
-  pack_losses(m_piece_sums, m_losses_dev, pieces);
-  m_losses.resize(static_cast<std::size_t>(pieces));
+  pack_losses(m_piece_sums, m_losses_dev, pieces, m_runs, m_dim + 1);
+  m_losses.resize(count);
   Kokkos::deep_copy(HostView1<double>(m_losses.data(), m_losses.size()), m_losses_dev);
   return m_losses;
 }
 
 void FusedLossGradient::combine(const std::vector<double>& coef_use, int rows,
-                                std::vector<double>& out) {
+                                std::vector<double>& out, int run) {
   const auto pieces = static_cast<index_t>(m_piece_sums.extent(0));
-  const auto dim = static_cast<int>(m_piece_sums.extent(1)) - 1;
-  if (rows < 1 || coef_use.size() != static_cast<std::size_t>(rows) * 2 * pieces) {
+  const int dim = m_dim;
+  if (rows < 1 || run < 0 || run >= m_runs ||
+      coef_use.size() != static_cast<std::size_t>(rows) * 2 * pieces) {
     throw InternalError("FusedLossGradient::combine: " + std::to_string(coef_use.size()) +
                             " coefficients for " + std::to_string(rows) + " rows of " +
-                            std::to_string(pieces) + " pieces",
+                            std::to_string(pieces) + " pieces (run " + std::to_string(run) +
+                            " of " + std::to_string(m_runs) + ")",
                         false);
   }
   if (m_coef.extent(0) != static_cast<std::size_t>(rows) ||
@@ -115,7 +134,7 @@ void FusedLossGradient::combine(const std::vector<double>& coef_use, int rows,
   using HostRows = Kokkos::View<double**, Kokkos::LayoutRight, HostSpace, Unmanaged>;
   using ConstHostRows = Kokkos::View<const double**, Kokkos::LayoutRight, HostSpace, Unmanaged>;
   Kokkos::deep_copy(m_coef, ConstHostRows(coef_use.data(), rows, 2 * pieces));
-  combine_pieces(m_piece_sums, m_coef, m_combined, pieces, dim, rows);
+  combine_pieces(m_piece_sums, m_coef, m_combined, pieces, dim, rows, run * (dim + 1) + 1);
   out.resize(static_cast<std::size_t>(rows) * dim);
   Kokkos::deep_copy(HostRows(out.data(), rows, dim), m_combined);
 }

@@ -1,5 +1,6 @@
 #include "solver/fused_kernel.hpp"
 
+#include "core/error.hpp"
 #include "core/fast_math_avx512.hpp"
 #include "core/kokkos_compat.hpp"
 
@@ -169,6 +170,76 @@ KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {
          __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
+#if !defined(GRPO_HAVE_AVX512_MATH)
+using v8di = std::int64_t __attribute__((vector_size(64)));
+
+/// DpoLoss of eight lanes (lane l with beta[l]) by the operations of the scalar functor and of
+/// math::exp_nonpositive and math::log1p_unit, in the same order, on vectors: each lane's value
+/// and slope are bit for bit those of the scalar functor (the selects are exact, and the
+/// compiler fuses the same products and sums in both). Hosts without AVX-512.
+[[gnu::always_inline]] inline void dpo_lanes(const v8d& beta, const v8d& h, v8d& value,
+                                             v8d& slope) {
+  const v8d zero{};
+  const v8d one = zero + 1.0;
+  const v8d x = beta * h;
+  // math::exp_nonpositive(x >= 0 ? -x : x)
+  v8d a = x >= 0.0 ? -x : x;
+  a = a < -708.0 ? zero - 708.0 : (a > 0.0 ? zero : a);
+  constexpr double kLog2e = 1.4426950408889634074;
+  constexpr double kMagic = 6755399441055744.0;
+  const v8d shifted = a * kLog2e + kMagic;
+  const v8d n = shifted - kMagic;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  const v8d r = (a - n * kLn2Hi) - n * kLn2Lo;
+  v8d p = zero + 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  std::int64_t magic_bits = 0;
+  std::memcpy(&magic_bits, &kMagic, sizeof magic_bits);
+  const v8di k = reinterpret_cast<v8di>(shifted) - magic_bits;
+  const v8di scale_bits = (k + 1023) << 52;
+  const v8d e = p * reinterpret_cast<v8d>(scale_bits);
+  // math::log1p_unit(e, inverse)
+  const v8d u = 1.0 + e;
+  const v8di halve = u > 1.4142135623730951;
+  const v8d m = halve ? 0.5 * u : u;
+  const v8d kk = halve ? one : zero;
+  const v8d reciprocal = 1.0 / (u * (m + 1.0));
+  const v8d inverse = (m + 1.0) * reciprocal;
+  const v8d correction = (e - (u - 1.0)) * inverse;
+  const v8d sv = (m - 1.0) * (u * reciprocal);
+  const v8d s2 = sv * sv;
+  v8d q = zero + 1.0 / 23.0;
+  q = q * s2 + 1.0 / 21.0;
+  q = q * s2 + 1.0 / 19.0;
+  q = q * s2 + 1.0 / 17.0;
+  q = q * s2 + 1.0 / 15.0;
+  q = q * s2 + 1.0 / 13.0;
+  q = q * s2 + 1.0 / 11.0;
+  q = q * s2 + 1.0 / 9.0;
+  q = q * s2 + 1.0 / 7.0;
+  q = q * s2 + 1.0 / 5.0;
+  q = q * s2 + 1.0 / 3.0;
+  const v8d log_m = 2.0 * sv + 2.0 * sv * s2 * q;
+  const v8d log_term = kk * kLn2Hi + (log_m + (kk * kLn2Lo + correction));
+  // DpoLoss
+  value = (x < 0.0 ? -x : zero) + log_term;
+  slope = -beta * (x >= 0.0 ? e : one) * inverse;
+}
+#endif
+
 /// The loss of eight margins at once (value and slope per lane). DPO uses the AVX-512 exp and
 /// log1p where the host has them (core/fast_math_avx512.hpp), otherwise the scalar functor lane
 /// by lane, which the compiler vectorizes; IPO is plain vector arithmetic.
@@ -190,16 +261,7 @@ KOKKOS_INLINE_FUNCTION void loss_lanes(const DpoLoss& loss, const v8d& h, v8d& v
   slope = reinterpret_cast<v8d>(
       _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(-loss.m_beta), chosen), inverse));
 #else
-  double hv[8];
-  double vv[8];
-  double sv[8];
-  std::memcpy(hv, &h, sizeof hv);
-  GRPO_SIMD_LOOP
-  for (int l = 0; l < 8; ++l) {
-    loss(hv[l], vv[l], sv[l]);
-  }
-  std::memcpy(&value, vv, sizeof vv);
-  std::memcpy(&slope, sv, sizeof sv);
+  dpo_lanes(v8d{} + loss.m_beta, h, value, slope);
 #endif
 }
 
@@ -335,6 +397,217 @@ struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
     }
   }
 };
+/// The loss of eight runs at one row: lane l is run l with its own parameter (beta or the IPO
+/// target), the operations of loss_lanes lane by lane, so each lane's bits are those of the
+/// run's own pass.
+KOKKOS_INLINE_FUNCTION void loss_runs(const DpoLoss& /*type*/, const v8d& beta, const v8d& h,
+                                      v8d& value, v8d& slope) {
+#if defined(GRPO_HAVE_AVX512_MATH)
+  using math::avx512::kAll;
+  const auto x = reinterpret_cast<__m512d>(beta * h);
+  const __m512d negative_abs = _mm512_castsi512_pd(
+      _mm512_or_si512(_mm512_castpd_si512(x), _mm512_castpd_si512(_mm512_set1_pd(-0.0))));
+  const __m512d e = math::avx512::exp_nonpositive(negative_abs);
+  __m512d inverse;
+  const __m512d log_term = math::avx512::log1p_unit(e, inverse);
+  value = reinterpret_cast<v8d>(
+      _mm512_sub_pd(log_term, _mm512_maskz_min_pd(kAll, x, _mm512_setzero_pd())));
+  const __mmask8 nonnegative = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ);
+  const __m512d chosen = _mm512_mask_blend_pd(nonnegative, _mm512_set1_pd(1.0), e);
+  slope = reinterpret_cast<v8d>(
+      _mm512_mul_pd(_mm512_mul_pd(reinterpret_cast<__m512d>(-beta), chosen), inverse));
+#else
+  dpo_lanes(beta, h, value, slope);
+#endif
+}
+
+KOKKOS_INLINE_FUNCTION void loss_runs(const IpoLoss& /*type*/, const v8d& target, const v8d& h,
+                                      v8d& value, v8d& slope) {
+  const v8d r = h - target;
+  value = r * r;
+  slope = 2.0 * r;
+}
+
+/// Keeps the compiler from fusing the operation that made `v` with the one that uses it (a
+/// multiply and an add into an FMA): the tiles of eight runs round as the one-run code does.
+/// (Through memory: an eight-double vector is two registers without AVX-512.)
+[[gnu::always_inline]] inline void opaque(v8d& v) { asm("" : "+m"(v)); }
+
+/// Most tiles one launch of HostTileKernel serves (their accumulators live on the stack).
+constexpr int kTilesPerLaunch = 8;
+
+/// Eight runs at a time on the host for D = 8, 16, 32, 64 (row-major features): a tile of eight
+/// runs holds their parameters as D vectors whose lanes are the runs, and each row's features
+/// are broadcast against them, in the operations and order of HostChunkKernel lane by lane
+/// (the same lane sums and reduction tree, loss, even/odd gradient sets and final sums), so a
+/// run's sums in a tile are bit for bit those of its own pass. A launch serves `m_tiles` tiles
+/// from run `m_first` and reads each block of rows once for all of them.
+template <int D, class Loss, bool Indexed>
+struct HostTileKernel {
+  static_assert(D % 8 == 0, "HostTileKernel needs D to be a multiple of 8");
+  static constexpr int kVectors = D / 8;
+  static constexpr int kPrefetchBytes = 64 << 10;
+  Kokkos::View<const float**, MemSpace> m_z;
+  Kokkos::View<const float*, MemSpace> m_ref;
+  FusedLossGradient::Thetas m_thetas;             ///< [runs][d]
+  Kokkos::View<const double*, MemSpace> m_params; ///< per run: the loss functor's parameter
+  Kokkos::View<const index_t*, MemSpace> m_rows;
+  Kokkos::View<const index_t*, MemSpace> m_chunk_begin;
+  Kokkos::View<const index_t*, MemSpace> m_chunk_end;
+  Kokkos::View<double***, Kokkos::LayoutRight, MemSpace> m_partial; ///< [runs][chunks][1 + d]
+  bool m_gradient;
+  int m_first;
+  int m_tiles;
+
+  index_t row(index_t position) const {
+    if constexpr (Indexed) {
+      return m_rows(position);
+    } else {
+      return position;
+    }
+  }
+
+  /// One block for one tile of eight runs: `z` holds the block's rows in double ([kBlock][D]),
+  /// `ref` their reference log-ratios; `theta` and `grad` are [D] (lane = run), `lanes` [8]:
+  /// the loss sums by row position modulo 8, as the one-run code's lanes.
+  template <bool Full>
+  [[gnu::always_inline]] inline void tile_block(int n, const double (*z)[D], const double* ref,
+                                                const v8d& param, const v8d* theta, v8d* grad,
+                                                v8d* lanes) const {
+    if constexpr (Full) {
+      n = kBlock;
+    }
+    v8d slope[kBlock];
+    for (int r = 0; r < n; ++r) {
+      v8d acc[8];
+      for (int l = 0; l < 8; ++l) {
+        acc[l] = theta[l] * z[r][l];
+      }
+      for (int b = 1; b < kVectors; ++b) {
+        for (int l = 0; l < 8; ++l) {
+          acc[l] += theta[8 * b + l] * z[r][8 * b + l];
+        }
+      }
+      // The one-run code adds the lane sums through shuffles, which no multiply reaches: the
+      // same here (with D = 8 the compiler would fuse the first additions with the products;
+      // with D >= 16 the lane sums come out of FMAs, which nothing fuses with).
+      if constexpr (kVectors == 1) {
+        for (int l = 0; l < 8; ++l) {
+          opaque(acc[l]);
+        }
+      }
+      const v8d h =
+          (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) -
+          ref[r];
+      v8d value;
+      loss_runs(Loss{}, param, h, value, slope[r]);
+      if constexpr (!Full) {
+        // The one-run code's short blocks zero lanes of the loss before adding it (so an IPO
+        // square is rounded before the addition, not fused with it): the same here.
+        opaque(value);
+      }
+      lanes[r % 8] += value;
+    }
+    if constexpr (!Full) {
+      for (int l = n % 8 == 0 ? 8 : n % 8; l < 8; ++l) {
+        lanes[l] += v8d{}; // the one-run code adds zeros to the lanes past a short block's end
+      }
+    }
+    if (m_gradient) {
+      for (int jb = 0; jb < D; jb += 8) {
+        v8d even[8];
+        v8d odd[8];
+        for (int q = 0; q < 8; ++q) {
+          even[q] = grad[jb + q];
+          odd[q] = v8d{};
+        }
+        int r = 0;
+        for (; r + 1 < n; r += 2) {
+          for (int q = 0; q < 8; ++q) {
+            even[q] += slope[r] * z[r][jb + q];
+            odd[q] += slope[r + 1] * z[r + 1][jb + q];
+          }
+        }
+        if (r < n) {
+          for (int q = 0; q < 8; ++q) {
+            even[q] += slope[r] * z[r][jb + q];
+          }
+        }
+        for (int q = 0; q < 8; ++q) {
+          grad[jb + q] = even[q] + odd[q];
+        }
+      }
+    }
+  }
+
+  /// `tiles` tiles of eight runs from run `first` over chunk c, every block of rows read once.
+  void tiles_pass(const index_t c, const int first, const int tiles) const {
+    v8d theta[kTilesPerLaunch][D];
+    v8d grad[kTilesPerLaunch][D];
+    v8d lanes[kTilesPerLaunch][8];
+    v8d param[kTilesPerLaunch];
+    for (int t = 0; t < tiles; ++t) {
+      for (int l = 0; l < 8; ++l) {
+        const int run = first + 8 * t + l;
+        param[t][l] = m_params(run);
+        for (int j = 0; j < D; ++j) {
+          theta[t][j][l] = m_thetas(run, j);
+        }
+      }
+      for (int j = 0; j < D; ++j) {
+        grad[t][j] = v8d{};
+      }
+      for (int l = 0; l < 8; ++l) {
+        lanes[t][l] = v8d{};
+      }
+    }
+    const float* const features = m_z.data();
+    const index_t begin = m_chunk_begin(c);
+    const index_t end = m_chunk_end(c);
+    double z[kBlock][D];
+    double ref[kBlock];
+    for (index_t start = begin; start < end; start += kBlock) {
+      const int n = static_cast<int>(end - start < kBlock ? end - start : kBlock);
+      for (int r = 0; r < n; ++r) {
+        const index_t i = row(start + r);
+        const float* zi = features + i * D;
+        if constexpr (!Indexed) {
+          for (int line = 0; line < D * 4; line += 64) {
+            __builtin_prefetch(reinterpret_cast<const char*>(zi) + kPrefetchBytes + line, 0, 3);
+          }
+        }
+        for (int j = 0; j < D; ++j) {
+          z[r][j] = static_cast<double>(zi[j]);
+        }
+        ref[r] = static_cast<double>(m_ref(i));
+      }
+      for (int t = 0; t < tiles; ++t) {
+        if (n == kBlock) {
+          tile_block<true>(n, z, ref, param[t], theta[t], grad[t], lanes[t]);
+        } else {
+          tile_block<false>(n, z, ref, param[t], theta[t], grad[t], lanes[t]);
+        }
+      }
+    }
+    for (int t = 0; t < tiles; ++t) {
+      v8d loss_sum{};
+      for (int l = 0; l < 8; ++l) {
+        loss_sum += lanes[t][l];
+      }
+      for (int l = 0; l < 8; ++l) {
+        const int run = first + 8 * t + l;
+        m_partial(run, c, 0) = loss_sum[l];
+        if (m_gradient) {
+          for (int j = 0; j < D; ++j) {
+            m_partial(run, c, 1 + j) = grad[t][j][l];
+          }
+        }
+      }
+    }
+  }
+
+  void operator()(const index_t c) const { tiles_pass(c, m_first, m_tiles); }
+};
 #endif
 
 /// The device kernel for D > 0: one team per chunk. Thread t of a team of T takes the rows
@@ -405,7 +678,8 @@ int team_threads(const TeamChunkKernel<D, Loss, Indexed>& kernel) {
 }
 
 template <int D, class Loss, bool Indexed>
-void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
+[[gnu::always_inline, gnu::flatten]] inline void
+launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
   if constexpr (D > 0 && (!kHostExecution || kTeamKernelOnHost)) {
     const TeamChunkKernel<D, Loss, Indexed> team_kernel{kernel};
     // Once per kernel type: team_size_max asks the CUDA runtime, not something for every step.
@@ -432,6 +706,31 @@ void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) 
   Kokkos::parallel_for("grpo::solver::fused::chunks", policy, kernel);
 }
 
+/// The pass of one run (its parameters `theta`, its partial sums `partial`): the one-run kernels
+/// of every backend. Not inlined, and launch_chunks flattened into it, so that every run, alone
+/// or in an ensemble, runs the very same machine code (the order of the kernels' SIMD
+/// reductions is the compiler's, and it follows the surrounding code).
+template <int D, class Loss>
+[[gnu::noinline]] void launch_one(const policies::PreferenceSplit& split,
+                                  const Kokkos::View<const double*, MemSpace>& theta,
+                                  const Kokkos::View<const index_t*, MemSpace>* rows,
+                                  const View1<index_t>& chunk_begin,
+                                  const View1<index_t>& chunk_end, const View2<double>& partial,
+                                  const Loss& loss, bool with_gradient, index_t chunks) {
+  const int dim = split.feature_dim;
+  if (rows != nullptr) {
+    ChunkKernel<D, Loss, true> k{split.z,     split.ref_logratio, theta,   *rows,
+                                 chunk_begin, chunk_end,          partial, loss,
+                                 dim,         with_gradient};
+    launch_chunks(k, chunks);
+  } else {
+    ChunkKernel<D, Loss, false> k{split.z,     split.ref_logratio, theta,   {},
+                                  chunk_begin, chunk_end,          partial, loss,
+                                  dim,         with_gradient};
+    launch_chunks(k, chunks);
+  }
+}
+
 /// Calls f(std::integral_constant<int, D>) with the compiled dimension for `dim` (0: generic).
 template <class F>
 void with_dimension(int dim, F&& f) {
@@ -455,20 +754,24 @@ void with_dimension(int dim, F&& f) {
   }
 }
 
-/// Kernel 2: sums(p, j) = the chunks of piece p added in order, for the first `width` columns.
+/// Kernel 2: sums(p, r stride + j) = the chunks of piece p of run r added in order, for every
+/// run r of the pass and its first `width` columns j.
 /// A free function: nvcc rejects a KOKKOS_LAMBDA inside a private member function (run).
-void add_piece_chunks(const View2<double>& partial, const View1<index_t>& piece_chunks,
-                      const FusedLossGradient::Sums& sums, index_t pieces, int width) {
+void add_piece_chunks(const Kokkos::View<double***, Kokkos::LayoutRight, MemSpace>& partial,
+                      const View1<index_t>& piece_chunks, const FusedLossGradient::Sums& sums,
+                      index_t pieces, int runs, int stride, int width) {
   Kokkos::parallel_for(
       "grpo::solver::fused::pieces",
       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>>(ExecSpace(), 0, pieces),
       KOKKOS_LAMBDA(const index_t p) {
-        for (int j = 0; j < width; ++j) {
-          double s = 0.0;
-          for (index_t c = piece_chunks(p); c < piece_chunks(p + 1); ++c) {
-            s += partial(c, j);
+        for (int r = 0; r < runs; ++r) {
+          for (int j = 0; j < width; ++j) {
+            double s = 0.0;
+            for (index_t c = piece_chunks(p); c < piece_chunks(p + 1); ++c) {
+              s += partial(r, c, j);
+            }
+            sums(p, r * stride + j) = s;
           }
-          sums(p, j) = s;
         }
       });
 }
@@ -511,48 +814,129 @@ void FusedLossGradient::layout(const std::vector<index_t>& piece_begin,
   m_layout_end = piece_end;
 }
 
+double FusedLossGradient::loss_parameter(LossType loss, double beta) {
+  return with_loss(loss, beta, [](auto functor) {
+    if constexpr (std::is_same<decltype(functor), DpoLoss>::value) {
+      return functor.m_beta;
+    } else {
+      return functor.m_target;
+    }
+  });
+}
+
 FusedLossGradient::HostSums FusedLossGradient::run(
-    const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split, LossType loss,
-    double beta, bool with_gradient, const Kokkos::View<const index_t*, MemSpace>* rows,
+    const Thetas& thetas, const std::vector<double>& params, const policies::PreferenceSplit& split,
+    LossType loss, bool with_gradient, const Kokkos::View<const index_t*, MemSpace>* rows,
     const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end, bool to_host) {
   core::ProfilingRegion region("grpo::solver::fused");
   layout(piece_begin, piece_end);
   const int dim = split.feature_dim;
-  const int width = with_gradient ? dim + 1 : 1;
+  const int runs = static_cast<int>(params.size());
+  if (runs < 1 || thetas.extent(0) != params.size() ||
+      thetas.extent(1) != static_cast<std::size_t>(dim)) {
+    throw InternalError("FusedLossGradient: " + std::to_string(thetas.extent(0)) + " x " +
+                            std::to_string(thetas.extent(1)) + " parameters for " +
+                            std::to_string(runs) + " runs of dimension " + std::to_string(dim),
+                        false);
+  }
+  const int stride = dim + 1;
+  const int width = with_gradient ? stride : 1;
   const auto pieces = static_cast<index_t>(piece_begin.size());
-  if (m_partial.extent(0) < static_cast<std::size_t>(m_num_chunks) ||
-      m_partial.extent(1) != static_cast<std::size_t>(dim) + 1) {
-    m_partial = View2<double>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::partial"),
-        std::max<index_t>(m_num_chunks, 1), dim + 1);
+  const auto columns = static_cast<std::size_t>(runs) * stride;
+  const index_t chunk_rows = std::max<index_t>(m_num_chunks, 1);
+  if (m_partial.extent(0) != static_cast<std::size_t>(runs) ||
+      m_partial.extent(1) < static_cast<std::size_t>(chunk_rows) ||
+      m_partial.extent(2) != static_cast<std::size_t>(stride)) {
+    m_partial =
+        Partials(Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::partial"),
+                 runs, chunk_rows, stride);
   }
   if (m_piece_sums.extent(0) != static_cast<std::size_t>(pieces) ||
-      m_piece_sums.extent(1) != static_cast<std::size_t>(dim) + 1) {
-    m_piece_sums = Sums("grpo::solver::fused::piece_sums", pieces, dim + 1);
+      m_piece_sums.extent(1) != columns) {
+    m_piece_sums = Sums("grpo::solver::fused::piece_sums", pieces, columns);
     m_piece_sums_host = Kokkos::create_mirror_view(m_piece_sums);
   }
-  with_loss(loss, beta, [&](auto loss_functor) {
-    using Loss = decltype(loss_functor);
+  if (params != m_params) {
+    if (m_params_dev.extent(0) != params.size()) {
+      m_params_dev = View1<double>(
+          Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::fused::params"),
+          params.size());
+    }
+    Kokkos::deep_copy(
+        m_params_dev,
+        Kokkos::View<const double*, HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+            params.data(), params.size()));
+    m_params = params;
+  }
+  m_runs = runs;
+  m_dim = dim;
+  const std::size_t partial_stride = m_partial.extent(1) * m_partial.extent(2);
+  with_loss(loss, 1.0, [&](auto type) {
+    using Loss = decltype(type);
     with_dimension(dim, [&](auto fixed) {
       constexpr int D = decltype(fixed)::value;
-      if (rows != nullptr) {
-        ChunkKernel<D, Loss, true> k{
-            split.z,     split.ref_logratio, policy.params(), *rows, m_chunk_begin,
-            m_chunk_end, m_partial,          loss_functor,    dim,   with_gradient};
-        launch_chunks(k, m_num_chunks);
-      } else {
-        ChunkKernel<D, Loss, false> k{
-            split.z,     split.ref_logratio, policy.params(), {},  m_chunk_begin,
-            m_chunk_end, m_partial,          loss_functor,    dim, with_gradient};
-        launch_chunks(k, m_num_chunks);
+      // Runs eight at a time where the host's tile kernel applies, the others one at a time
+      // with the one-run kernels (their own launch each: the single run's code, unchanged).
+      int tiled = 0;
+#if defined(GRPO_HOST_SIMD)
+      using Layout = typename Kokkos::View<const float**, MemSpace>::array_layout;
+      if constexpr (kHostExecution && !kTeamKernelOnHost && D >= 8 && D % 8 == 0 &&
+                    std::is_same<Layout, Kokkos::LayoutRight>::value) {
+        if (runs >= 8 &&
+            (split.z.extent(0) == 0 || split.z.stride(0) == static_cast<std::size_t>(D))) {
+          tiled = runs / 8 * 8;
+          const Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<index_t>> policy(ExecSpace(), 0,
+                                                                                  m_num_chunks);
+          for (int first = 0; first < tiled; first += 8 * kTilesPerLaunch) {
+            const int tiles = std::min(kTilesPerLaunch, (tiled - first) / 8);
+            if (rows != nullptr) {
+              Kokkos::parallel_for(
+                  "grpo::solver::fused::chunks_tiles", policy,
+                  HostTileKernel<D, Loss, true>{split.z, split.ref_logratio, thetas, m_params_dev,
+                                                *rows, m_chunk_begin, m_chunk_end, m_partial,
+                                                with_gradient, first, tiles});
+            } else {
+              Kokkos::parallel_for("grpo::solver::fused::chunks_tiles", policy,
+                                   HostTileKernel<D, Loss, false>{split.z,
+                                                                  split.ref_logratio,
+                                                                  thetas,
+                                                                  m_params_dev,
+                                                                  {},
+                                                                  m_chunk_begin,
+                                                                  m_chunk_end,
+                                                                  m_partial,
+                                                                  with_gradient,
+                                                                  first,
+                                                                  tiles});
+            }
+          }
+        }
+      }
+#endif
+      for (int r = tiled; r < runs; ++r) {
+        launch_one<D, Loss>(
+            split, Kokkos::View<const double*, MemSpace>(thetas.data() + r * thetas.stride(0), dim),
+            rows, m_chunk_begin, m_chunk_end,
+            View2<double>(m_partial.data() + r * partial_stride, m_partial.extent(1), stride),
+            Loss{params[r]}, with_gradient, m_num_chunks);
       }
     });
   });
-  add_piece_chunks(m_partial, m_piece_chunks, m_piece_sums, pieces, width);
+  add_piece_chunks(m_partial, m_piece_chunks, m_piece_sums, pieces, runs, stride, width);
   if (to_host) {
     Kokkos::deep_copy(m_piece_sums_host, m_piece_sums);
   }
   return m_piece_sums_host;
+}
+
+FusedLossGradient::HostSums FusedLossGradient::run_one(
+    const policies::LogLinearPolicy& policy, const policies::PreferenceSplit& split, LossType loss,
+    double beta, bool with_gradient, const Kokkos::View<const index_t*, MemSpace>* rows,
+    const std::vector<index_t>& piece_begin, const std::vector<index_t>& piece_end, bool to_host) {
+  const auto params = policy.params();
+  const Thetas theta(params.data(), 1, params.extent(0));
+  m_one_param.assign(1, loss_parameter(loss, beta));
+  return run(theta, m_one_param, split, loss, with_gradient, rows, piece_begin, piece_end, to_host);
 }
 
 FusedLossGradient::HostSums FusedLossGradient::full(const policies::LogLinearPolicy& policy,
@@ -565,7 +949,20 @@ FusedLossGradient::HostSums FusedLossGradient::full(const policies::LogLinearPol
     begin.push_back(piece.local_begin);
     end.push_back(piece.local_begin + piece.size());
   }
-  return run(policy, split, loss, beta, with_gradient, nullptr, begin, end, true);
+  return run_one(policy, split, loss, beta, with_gradient, nullptr, begin, end, true);
+}
+
+FusedLossGradient::HostSums FusedLossGradient::full_runs(const Thetas& thetas,
+                                                         const std::vector<double>& params,
+                                                         const policies::PreferenceSplit& split,
+                                                         LossType loss, bool with_gradient) {
+  std::vector<index_t> begin;
+  std::vector<index_t> end;
+  for (const auto& piece : split.pieces) {
+    begin.push_back(piece.local_begin);
+    end.push_back(piece.local_begin + piece.size());
+  }
+  return run(thetas, params, split, loss, with_gradient, nullptr, begin, end, true);
 }
 
 FusedLossGradient::HostSums
@@ -575,7 +972,7 @@ FusedLossGradient::batch(const policies::LogLinearPolicy& policy,
                          const std::vector<index_t>& piece_offsets) {
   std::vector<index_t> begin(piece_offsets.begin(), piece_offsets.end() - 1);
   std::vector<index_t> end(piece_offsets.begin() + 1, piece_offsets.end());
-  return run(policy, split, loss, beta, true, &rows, begin, end, true);
+  return run_one(policy, split, loss, beta, true, &rows, begin, end, true);
 }
 
 } // namespace grpo::solver

@@ -194,15 +194,21 @@ void MinimaxSolver::restore(const SolverState& s) {
   m_singular_solves = s.singular_solves;
 }
 
+bool MinimaxSolver::full_pass() const {
+  return !m_config.closed_form && !m_use_statistics && m_full_batch;
+}
+
 StepReport MinimaxSolver::step() {
-  core::ProfilingRegion region("grpo::solver::step");
-  StepReport report;
-  report.iteration = m_iteration;
-  if (m_config.closed_form) {
-    closed_form_step(report);
-  } else {
-    gradient_step(report);
+  MinimaxSolver* self = this;
+  StepOutcome outcome;
+  step_runs(&self, 1, m_step_scratch, &outcome);
+  if (outcome.error) {
+    std::rethrow_exception(outcome.error);
   }
+  return outcome.report;
+}
+
+void MinimaxSolver::end_step(const StepReport& report) {
   ++m_iteration;
   update_averages();
   if (report.empty_groups > 0) {
@@ -211,71 +217,225 @@ StepReport MinimaxSolver::step() {
   if (report.singular) {
     ++m_singular_solves;
   }
-  return report;
 }
 
-void MinimaxSolver::gradient_step(StepReport& report) {
-  std::vector<Contribution> local;
+void MinimaxSolver::step_runs(MinimaxSolver* const* runs, int count, StepScratch& scratch,
+                              StepOutcome* out) {
+  core::ProfilingRegion region("grpo::solver::step");
+  // Per run: 0 not yet stepped, 1 its payload waits for the reduction, 2 nothing to reduce,
+  // 3 closed form (done), -1 failed.
+  std::vector<int>& state = scratch.state;
+  state.assign(static_cast<std::size_t>(count), 0);
+  const auto fail = [&](int i) {
+    out[i].error = std::current_exception();
+    state[i] = -1;
+  };
+  for (auto& pass : scratch.passes) {
+    pass.members.clear();
+  }
+  // Closed-form runs are local; full-batch runs join the pass of their split and loss.
+  for (int i = 0; i < count; ++i) {
+    MinimaxSolver& s = *runs[i];
+    out[i] = StepOutcome{};
+    out[i].report.iteration = s.m_iteration;
+    if (s.m_config.closed_form) {
+      try {
+        s.closed_form_step(out[i].report);
+        state[i] = 3;
+      } catch (const NumericalError&) {
+        fail(i);
+      }
+      continue;
+    }
+    if (s.full_pass()) {
+      const LossType loss = s.m_config.loss();
+      auto it = std::find_if(scratch.passes.begin(), scratch.passes.end(), [&](const auto& p) {
+        return p.split == &s.m_train && p.loss == loss;
+      });
+      if (it == scratch.passes.end()) {
+        scratch.passes.emplace_back();
+        it = scratch.passes.end() - 1;
+        it->split = &s.m_train;
+        it->loss = loss;
+        it->fused = std::make_unique<FusedLossGradient>();
+      }
+      it->members.push_back(i);
+    }
+  }
+  // Each shared pass: one read of the features for all its runs, then their local parts.
+  for (auto& pass : scratch.passes) {
+    const int n = static_cast<int>(pass.members.size());
+    if (n == 0) {
+      continue;
+    }
+    const int d = pass.split->feature_dim;
+    FusedLossGradient::Thetas thetas;
+    if (n == 1) {
+      const auto params = runs[pass.members[0]]->m_policy.params();
+      thetas = FusedLossGradient::Thetas(params.data(), 1, params.extent(0));
+    } else {
+      if (pass.thetas.extent(0) != static_cast<std::size_t>(n) ||
+          pass.thetas.extent(1) != static_cast<std::size_t>(d)) {
+        pass.thetas = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>(
+            Kokkos::view_alloc(Kokkos::WithoutInitializing, "grpo::solver::ensemble::thetas"), n,
+            d);
+        pass.thetas_host = Kokkos::create_mirror_view(pass.thetas);
+      }
+      for (int k = 0; k < n; ++k) {
+        const auto& theta = runs[pass.members[k]]->m_theta;
+        for (int j = 0; j < d; ++j) {
+          pass.thetas_host(k, j) = theta[j];
+        }
+      }
+      Kokkos::deep_copy(pass.thetas, pass.thetas_host);
+      thetas = pass.thetas;
+    }
+    pass.params.resize(static_cast<std::size_t>(n));
+    for (int k = 0; k < n; ++k) {
+      pass.params[k] =
+          FusedLossGradient::loss_parameter(pass.loss, runs[pass.members[k]]->m_config.beta);
+    }
+    FusedLossGradient& fused = *pass.fused;
+    const auto& losses = fused.step_full_runs(thetas, pass.params, *pass.split, pass.loss);
+    const std::size_t pieces = pass.split->pieces.size();
+    for (int k = 0; k < n; ++k) {
+      const int i = pass.members[k];
+      try {
+        state[i] =
+            runs[i]->begin_gradient_step(losses.data() + k * pieces,
+                                         [&fused, k](const std::vector<double>& coef_use, int rows,
+                                                     std::vector<double>& combined) {
+                                           fused.combine(coef_use, rows, combined, k);
+                                         })
+                ? 1
+                : 2;
+      } catch (const NumericalError&) {
+        fail(i);
+      }
+    }
+  }
+  // Runs with passes of their own (drawn batches) or none (sufficient statistics).
+  for (int i = 0; i < count; ++i) {
+    if (state[i] == 0) {
+      try {
+        state[i] = runs[i]->begin_gradient_step(nullptr, {}) ? 1 : 2;
+      } catch (const NumericalError&) {
+        fail(i);
+      }
+    }
+  }
+  // One Allreduce for every run's payload.
+  auto& payload = scratch.payload;
+  payload.clear();
+  scratch.scaled.clear();
+  scratch.offsets.assign(static_cast<std::size_t>(count), 0);
+  const Communicator* comm = nullptr;
+  for (int i = 0; i < count; ++i) {
+    if (state[i] == 1) {
+      const MinimaxSolver& s = *runs[i];
+      scratch.offsets[i] = payload.size();
+      if (s.m_single_robust) {
+        scratch.scaled.emplace_back(payload.size() + s.m_scaled_offset,
+                                    static_cast<std::size_t>(s.m_dim));
+      }
+      payload.insert(payload.end(), s.m_payload.begin(), s.m_payload.end());
+      comm = &s.m_comm;
+    }
+  }
+  if (comm != nullptr) {
+    if (scratch.scaled.empty()) {
+      comm->allreduce_sum(payload.data(), payload.size());
+    } else {
+      comm->allreduce_sum_logscaled(payload.data(), payload.size(), scratch.scaled);
+    }
+    for (int i = 0; i < count; ++i) {
+      if (state[i] == 1) {
+        auto& own = runs[i]->m_payload;
+        std::copy(payload.begin() + static_cast<std::ptrdiff_t>(scratch.offsets[i]),
+                  payload.begin() + static_cast<std::ptrdiff_t>(scratch.offsets[i] + own.size()),
+                  own.begin());
+      }
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    if (state[i] == 1 || state[i] == 2) {
+      try {
+        runs[i]->complete_gradient_step(out[i].report);
+      } catch (const NumericalError&) {
+        fail(i);
+      }
+    }
+    if (state[i] > 0) {
+      runs[i]->end_step(out[i].report);
+    }
+  }
+}
+
+bool MinimaxSolver::begin_gradient_step(const double* shared_losses,
+                                        const Combine& shared_combine) {
+  m_local.clear();
   if (m_use_statistics) {
     // Every rank holds the global statistics: the whole step is local, no communication.
     m_counts = m_group_sizes;
-    statistics_contributions(local);
-    finish_gradient_step(
-        local,
-        [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
-          combine_on_host(m_statistics_grad, m_dim, coef_use, rows, out);
-        },
-        false, report);
-    return;
+    statistics_contributions(m_local);
+    m_combine = [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
+      combine_on_host(m_statistics_grad, m_dim, coef_use, rows, out);
+    };
+    m_reduce = false;
+    prepare_payload(m_combine);
+    return false;
   }
-  const std::vector<double>* losses = nullptr;
-  const LossType loss = m_config.loss();
-  if (m_full_batch) {
+  const double* losses = shared_losses;
+  if (shared_losses != nullptr) {
     m_counts = m_group_sizes;
-    losses = &m_fused.step_full(m_policy, m_train, loss, m_config.beta);
+    m_combine = shared_combine;
   } else {
     // The step's draw (identical on every rank), drawn, sorted and located on the device; only
     // the K group counts and the pieces' positions come back.
+    const LossType loss = m_config.loss();
     m_sampler.fill(m_iteration, m_locator.rows(m_batch));
     m_locator.locate(m_batch);
     m_counts = m_locator.group_counts();
-    losses = &m_fused.step_batch(m_policy, m_train, loss, m_config.beta, m_locator.local(),
-                                 m_locator.piece_offsets());
+    losses = m_fused
+                 .step_batch(m_policy, m_train, loss, m_config.beta, m_locator.local(),
+                             m_locator.piece_offsets())
+                 .data();
+    m_combine = [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
+      m_fused.combine(coef_use, rows, out);
+    };
   }
   for (std::size_t p = 0; p < m_train.pieces.size(); ++p) {
-    local.push_back(Contribution{m_train.pieces[p].group, (*losses)[p], m_piece_whole[p]});
+    m_local.push_back(Contribution{m_train.pieces[p].group, losses[p], m_piece_whole[p]});
   }
   // The pieces' gradient sums stay on the device: only the K loss sums came back, and the
   // weighted sums of the step (a few rows of d values) are formed there.
-  finish_gradient_step(
-      local,
-      [this](const std::vector<double>& coef_use, int rows, std::vector<double>& out) {
-        m_fused.combine(coef_use, rows, out);
-      },
-      true, report);
+  m_reduce = true;
+  prepare_payload(m_combine);
+  return true;
 }
 
-void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
-                                         const Combine& combine, bool reduce, StepReport& report) {
+void MinimaxSolver::prepare_payload(const Combine& combine) {
+  const std::vector<Contribution>& local = m_local;
   const int k_groups = m_num_groups;
   const int d = m_dim;
   const auto rule = m_config.weight_rule();
   const bool paper = m_config.sampling == Sampling::PaperSingle;
   const auto batch = static_cast<double>(m_batch);
-  const double chi = m_config.chi;
 
   // Per group: does it take part in this step, the scale s_g of its gradient and loss sums
   // (code_batch: 1/n_g, a group mean; paper_single: N/(N_g |B|), the unbiased estimate).
-  std::vector<bool> active(k_groups);
-  std::vector<double> scale(k_groups, 0.0);
+  m_active.assign(k_groups, false);
+  m_scale.assign(k_groups, 0.0);
   for (int g = 0; g < k_groups; ++g) {
-    active[g] = m_counts[g] > 0;
-    if (active[g]) {
-      scale[g] =
+    m_active[g] = m_counts[g] > 0;
+    if (m_active[g]) {
+      m_scale[g] =
           paper ? static_cast<double>(m_total) / (static_cast<double>(m_group_sizes[g]) * batch)
                 : 1.0 / static_cast<double>(m_counts[g]);
     }
   }
+  const std::vector<bool>& active = m_active;
+  const std::vector<double>& scale = m_scale;
   // Fixed weights (ERM, IS) give each group's gradient coefficient before any communication;
   // robust weights depend on the new alpha, which depends on every group's loss.
   const auto fixed_w = weights();
@@ -293,10 +453,12 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   };
   const bool robust = rule == WeightRule::Robust;
   const bool two_phase = robust && m_config.exp_adaptive > 0; // eta_alpha needs the new H first
+  m_two_phase = two_phase;
   // The schedule scales eta_theta by lr_factor(t) and eta_alpha by alpha_factor() (exactly 1
   // without a schedule).
-  const double eta_alpha = m_config.step_alpha * m_schedule.alpha_factor();
-  const double lr_factor = m_schedule.lr_factor(m_iteration);
+  m_eta_alpha = m_config.step_alpha * m_schedule.alpha_factor();
+  m_lr_factor = m_schedule.lr_factor(m_iteration);
+  const double eta_alpha = m_eta_alpha;
 
   // The payload of the step's one Allreduce:
   //   [0, K)            loss sums S_g
@@ -310,12 +472,15 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
   const std::size_t off_m = off_a + d;
   const std::size_t off_split = off_m + 1 + d;
   const bool single_robust = robust && !two_phase;
+  m_single_robust = single_robust;
+  m_scaled_offset = off_m;
   const std::size_t size =
       single_robust ? off_split + m_split_groups.size() * d : (two_phase ? off_a : off_m);
   m_payload.assign(size, 0.0);
   double* payload = m_payload.data();
   double local_max = -std::numeric_limits<double>::infinity();
-  std::vector<double> exponent(local.size(), 0.0);
+  m_exponent.assign(local.size(), 0.0);
+  std::vector<double>& exponent = m_exponent;
   // The payload's gradient parts are weighted sums of the contributions' gradient sums G_c,
   // formed by `combine` (where the G_c live) from one row of coefficients each:
   //   row 0: U (every contribution, weight 1); row 1: sum_g c_g G_g (fixed weights) or A;
@@ -369,14 +534,26 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
       row_to(3 + static_cast<int>(q), off_split + q * d);
     }
   }
-  if (reduce) {
-    if (single_robust) {
-      m_comm.allreduce_sum_logscaled(payload, size, off_m, d);
-    } else {
-      m_comm.allreduce_sum(payload, size);
-    }
-  }
+}
 
+void MinimaxSolver::complete_gradient_step(StepReport& report) {
+  const int k_groups = m_num_groups;
+  const int d = m_dim;
+  const auto rule = m_config.weight_rule();
+  const bool paper = m_config.sampling == Sampling::PaperSingle;
+  const auto batch = static_cast<double>(m_batch);
+  const double chi = m_config.chi;
+  const bool robust = rule == WeightRule::Robust;
+  const bool single_robust = m_single_robust;
+  const std::vector<bool>& active = m_active;
+  const std::vector<double>& scale = m_scale;
+  const std::size_t off_u = k_groups;
+  const std::size_t off_a = off_u + d;
+  const std::size_t off_m = off_a + d;
+  const std::size_t off_split = off_m + 1 + d;
+  const double* payload = m_payload.data();
+  const double eta_alpha = m_eta_alpha;
+  const double lr_factor = m_lr_factor;
   // Group losses (now global), the unweighted gradient and the AdaGrad accumulator (§2.2, 4).
   std::vector<double> loss_sum(payload, payload + k_groups);
   check_finite(loss_sum, "group loss", true);
@@ -435,13 +612,14 @@ void MinimaxSolver::finish_gradient_step(const std::vector<Contribution>& local,
     // exp_adaptive: eta_alpha depends on this step's H, so alpha moves between two reductions.
     m_weights.update(estimate, active, report.step_alpha);
     const auto w = weights();
+    const std::size_t parts = m_local.size();
     m_coef_use.assign(2 * parts, 1.0);
     for (std::size_t c = 0; c < parts; ++c) {
-      const int g = local[c].group;
+      const int g = m_local[c].group;
       m_coef_use[c] = w[g] * scale[g];
     }
-    combine(m_coef_use, 1, direction);
-    if (reduce) {
+    m_combine(m_coef_use, 1, direction);
+    if (m_reduce) {
       m_comm.allreduce_sum(direction);
     }
   }

@@ -2,6 +2,11 @@
 // theta (device), log alpha, the AdaGrad accumulator and the averaged iterates; step() performs
 // one update of the configured method. Every rank holds identical state: group loss sums and
 // gradients are combined with Allreduce, alpha is updated redundantly in the log domain.
+//
+// A step is made by MinimaxSolver::step_runs for any number of runs at once (an ensemble,
+// solver/ensemble.hpp): the full-batch passes of runs that share a split and a loss are one pass
+// over its features, and every run's values travel in one Allreduce. step() is that function for
+// a single run: one code path.
 #pragma once
 
 #include "core/communicator.hpp"
@@ -15,12 +20,16 @@
 #include "solver/lr_schedule.hpp"
 #include "solver/solver_config.hpp"
 
+#include <exception>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace grpo::solver {
 
 /// What one update did (the "cur_*" quantities of ALGORITHM.md §6.1).
+class MinimaxSolver;
+
 struct StepReport {
   index_t iteration = 0;          ///< 0-based index of the update just made
   std::vector<double> batch_loss; ///< the group-loss estimate that drove alpha (NaN: absent)
@@ -35,6 +44,33 @@ struct StepReport {
 /// What a checkpoint stores (core/solver_state.hpp).
 using SolverState = grpo::SolverState;
 
+/// What one run's step in MinimaxSolver::step_runs came to.
+struct StepOutcome {
+  StepReport report;
+  /// Set when the run's step failed (a NumericalError: non-finite losses, gradient or theta);
+  /// the run is then left as it was at the failure and takes no further step.
+  std::exception_ptr error;
+};
+
+/// Work arrays of step_runs, kept between steps: the shared passes (one per split and loss) and
+/// the buffer of the one Allreduce.
+struct StepScratch {
+  struct Pass {
+    const policies::PreferenceSplit* split = nullptr;
+    LossType loss = LossType::Dpo;
+    std::unique_ptr<FusedLossGradient> fused;
+    HostView2<double> thetas_host; ///< [runs][d] staging of the runs' parameters
+    Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> thetas;
+    std::vector<double> params;
+    std::vector<int> members; ///< indices of this step's runs in the pass
+  };
+  std::vector<Pass> passes;
+  std::vector<double> payload;
+  std::vector<std::pair<std::size_t, std::size_t>> scaled; ///< log-scaled segments (start, length)
+  std::vector<std::size_t> offsets;
+  std::vector<int> state;
+};
+
 class MinimaxSolver {
 public:
   /// `train` is this rank's share of the training split; `theta0` has feature_dim entries.
@@ -44,7 +80,16 @@ public:
   /// theta_0 ~ U[0, param_limit]^dim from the counter-based stream of config.seed (§2.4).
   static std::vector<double> initial_theta(const SolverConfig& config, int dim);
 
+  /// One step of this run: step_runs for an ensemble of one. Throws the step's NumericalError.
   StepReport step();
+
+  /// One step of each of `count` runs (distinct solvers on the same communicator), in lockstep:
+  /// for each run, exactly the step that step() would make alone, bit for bit. Runs sharing a
+  /// training split (the same object) and a loss whose step is a full-batch pass share one pass
+  /// over its features; every run's values go in one Allreduce (a second one for runs with
+  /// exp_adaptive). A run whose step fails gets its error in out[i]; the others go on.
+  static void step_runs(MinimaxSolver* const* runs, int count, StepScratch& scratch,
+                        StepOutcome* out);
 
   SolverState state() const;
   /// Continues from `state` (a checkpoint of a run with the same configuration and data): the
@@ -88,10 +133,18 @@ private:
   /// pass, on the host for the sufficient statistics.
   using Combine =
       std::function<void(const std::vector<double>& coef_use, int rows, std::vector<double>& out)>;
-  void gradient_step(StepReport& report);
+  /// The step's pass is a full-batch pass over the features (shared in an ensemble).
+  bool full_pass() const;
+  /// The local part of a gradient step before its reduction: the contributions (from the
+  /// shared pass's `losses`, the run's own pass, or the statistics) and the payload of the
+  /// Allreduce in m_payload. Returns whether the payload must be reduced.
+  bool begin_gradient_step(const double* shared_losses, const Combine& shared_combine);
+  /// The rest of the step, once m_payload holds the reduced values.
+  void complete_gradient_step(StepReport& report);
+  /// After the update: the iteration count, the averages, the counters.
+  void end_step(const StepReport& report);
   void statistics_contributions(std::vector<Contribution>& out);
-  void finish_gradient_step(const std::vector<Contribution>& local, const Combine& combine,
-                            bool reduce, StepReport& report);
+  void prepare_payload(const Combine& combine);
   void closed_form_step(StepReport& report);
   void compute_sufficient_statistics();
   void set_theta(const std::vector<double>& theta);
@@ -137,6 +190,20 @@ private:
   std::vector<double> m_statistics_grad; ///< K x d, statistics path
   std::vector<double> m_coef_use;        ///< combine's coefficients and flags
   std::vector<double> m_combined;        ///< combine's rows x d sums
+  StepScratch m_step_scratch;            ///< step()'s ensemble of one
+
+  // The state of a step between begin_gradient_step and complete_gradient_step.
+  std::vector<Contribution> m_local;
+  Combine m_combine;
+  bool m_reduce = false;
+  std::vector<bool> m_active;
+  std::vector<double> m_scale;
+  std::vector<double> m_exponent;
+  bool m_two_phase = false;
+  bool m_single_robust = false;
+  double m_eta_alpha = 0.0;
+  double m_lr_factor = 1.0;
+  std::size_t m_scaled_offset = 0; ///< single_robust: where m and B start in the payload
 };
 
 } // namespace grpo::solver

@@ -98,31 +98,91 @@ double training_loop(const TraceOptions& options, index_t total,
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
-             const RecordSink& sink) {
-  EvaluationScratch scratch;
-  if (options.gap) {
-    scratch.gap = std::make_unique<DualityGap>(solver.config(), solver.comm(), *data.train,
-                                               solver.group_sizes());
+std::vector<EnsembleResult> train_ensemble(const std::vector<EnsembleRun>& runs) {
+  const std::size_t count = runs.size();
+  std::vector<EnsembleResult> results(count);
+  std::vector<EvaluationScratch> scratch(count);
+  std::vector<std::size_t> active;
+  for (std::size_t a = 0; a < count; ++a) {
+    const EnsembleRun& run = runs[a];
+    if (run.options.every < 1) {
+      throw ConfigFieldError("trace.every", "invalid value " + std::to_string(run.options.every) +
+                                                " (expected an integer >= 1)");
+    }
+    if (run.options.gap) {
+      scratch[a].gap = std::make_unique<DualityGap>(run.solver->config(), run.solver->comm(),
+                                                    *run.data.train, run.solver->group_sizes());
+    }
+    if (run.solver->iterations_done() < run.solver->config().iterations) {
+      active.push_back(a);
+    }
   }
-  StepReport last;
-  return training_loop(
-      options, solver.config().iterations, [&] { return solver.iterations_done(); },
-      [&] {
-        last = solver.step();
-        return last.iteration;
-      },
-      [&](index_t t, double wall) {
-        TraceRecord record = evaluate(solver, data, t, wall, &scratch);
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  StepScratch step_scratch;
+  std::vector<MinimaxSolver*> solvers;
+  std::vector<StepOutcome> outcomes;
+  std::vector<std::size_t> next;
+  while (!active.empty()) {
+    solvers.clear();
+    for (const std::size_t a : active) {
+      solvers.push_back(runs[a].solver);
+    }
+    outcomes.resize(active.size());
+    MinimaxSolver::step_runs(solvers.data(), static_cast<int>(solvers.size()), step_scratch,
+                             outcomes.data());
+    next.clear();
+    for (std::size_t k = 0; k < active.size(); ++k) {
+      const std::size_t a = active[k];
+      const EnsembleRun& run = runs[a];
+      MinimaxSolver& solver = *run.solver;
+      const StepOutcome& outcome = outcomes[k];
+      if (outcome.error) {
+        results[a].error = outcome.error;
+        results[a].seconds = elapsed();
+        continue;
+      }
+      const StepReport& last = outcome.report;
+      const index_t t = last.iteration;
+      const index_t total = solver.config().iterations;
+      bool stopped = false;
+      if (t % run.options.every == 0 || t == total - 1) {
+        TraceRecord record =
+            evaluate(solver, run.data, t, run.options.wall_offset + elapsed(), &scratch[a]);
         record.batch_loss = last.batch_loss;
         record.grad_norm = last.grad_norm;
         record.step_theta = last.step_theta;
         record.step_alpha = last.step_alpha;
         record.live_grad = last.live_grad;
-        sink(record);
-        return record;
-      },
-      &solver.schedule());
+        run.sink(record);
+        solver.schedule().observe(record);
+        stopped = solver.schedule().stopped();
+      }
+      const index_t steps = solver.iterations_done();
+      if (!stopped && run.options.checkpoint_every > 0 && run.options.checkpoint && steps < total &&
+          steps % run.options.checkpoint_every == 0) {
+        run.options.checkpoint(run.options.wall_offset + elapsed());
+      }
+      if (stopped || steps >= total) {
+        results[a].seconds = elapsed();
+      } else {
+        next.push_back(a);
+      }
+    }
+    active.swap(next);
+  }
+  return results;
+}
+
+double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
+             const RecordSink& sink) {
+  const auto results = train_ensemble({EnsembleRun{&solver, data, options, sink}});
+  if (results[0].error) {
+    std::rethrow_exception(results[0].error);
+  }
+  return results[0].seconds;
 }
 
 } // namespace grpo::solver

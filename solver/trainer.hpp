@@ -9,6 +9,7 @@
 #include "solver/metrics.hpp"
 #include "solver/minimax_solver.hpp"
 
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -64,9 +65,33 @@ double training_loop(const TraceOptions& options, index_t total,
 /// Runs the steps from the solver's current iteration (0, or a restored checkpoint's) to
 /// config.iterations, or until the plateau schedule stops the run; calls `sink` on every rank for
 /// every record, then feeds the record to the schedule (LrSchedule::observe). Returns the
-/// seconds spent in the loop, records included.
+/// seconds spent in the loop, records included. The ensemble of one (train_ensemble).
 double train(MinimaxSolver& solver, const TrainingData& data, const TraceOptions& options,
              const RecordSink& sink);
+/// One run of an ensemble (train_ensemble).
+struct EnsembleRun {
+  MinimaxSolver* solver = nullptr;
+  TrainingData data;
+  TraceOptions options;
+  RecordSink sink;
+};
+
+/// How a run of an ensemble ended.
+struct EnsembleResult {
+  double seconds = 0.0;     ///< from the start of the ensemble's loop to the run's end
+  std::exception_ptr error; ///< the NumericalError that stopped the run (null: it completed)
+};
+
+/// Trains R runs in lockstep: each pass of the loop makes one step of every run that is not
+/// done (MinimaxSolver::step_runs: runs sharing a split share its pass over the data, and one
+/// Allreduce carries every run's values), then each run's records, schedule observations and
+/// checkpoints exactly as train() would alone: a run's records are bit for bit those of the run
+/// alone, wall-clock columns aside. Runs may differ in method, hyperparameters, seed, length
+/// and data. A run whose step fails with a NumericalError (divergence) stops with that error in
+/// its result; its siblings go on. Any other error ends the ensemble (it is thrown). The
+/// solvers must share one communicator's ranks.
+std::vector<EnsembleResult> train_ensemble(const std::vector<EnsembleRun>& runs);
+
 inline double train(MinimaxSolver& solver, const TrainingData& data, index_t trace_every,
                     const RecordSink& sink) {
   TraceOptions options;
