@@ -242,6 +242,8 @@ Communicator::Communicator() = default;
 void Communicator::allreduce_sum(double*, std::size_t) const {}
 void Communicator::allreduce_sum(std::int64_t*, std::size_t) const {}
 void Communicator::allreduce_sum_logscaled(double*, std::size_t, std::size_t, std::size_t) const {}
+void Communicator::allreduce_sum_logscaled(
+    double*, std::size_t, const std::vector<std::pair<std::size_t, std::size_t>>&) const {}
 double Communicator::allreduce_max(double value) const { return value; }
 double Communicator::allreduce_min(double value) const { return value; }
 std::int64_t Communicator::allreduce_min(std::int64_t value) const { return value; }

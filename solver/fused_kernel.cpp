@@ -31,10 +31,20 @@ constexpr int kBlock = kHostExecution ? 32 : 1;
 #define GRPO_PRAGMA(x) _Pragma(#x)
 // NOLINTNEXTLINE(bugprone-macro-parentheses): a pragma operand cannot be parenthesised
 #define GRPO_SIMD_REDUCE(var) GRPO_PRAGMA(omp simd reduction(+ : var))
-#define GRPO_SIMD_LOOP GRPO_PRAGMA(omp simd)
 #else
 #define GRPO_SIMD_REDUCE(var)
-#define GRPO_SIMD_LOOP
+#endif
+
+// launch_chunks is inlined with everything it calls (the kernel's body included), and launch_one,
+// which calls it for every one-run pass, never is: the one-run kernels are one piece of machine
+// code whatever calls them (the order of their SIMD reductions is the compiler's choice and
+// follows the surrounding code). nvcc's front end takes no GNU attributes.
+#if defined(__NVCC__) || defined(__CUDA_ARCH__)
+#define GRPO_FLATTENED
+#define GRPO_NOINLINE
+#else
+#define GRPO_FLATTENED [[gnu::always_inline, gnu::flatten]]
+#define GRPO_NOINLINE [[gnu::noinline]]
 #endif
 
 /// One chunk of rows -> partial(c, 0) = loss sum, partial(c, 1 + j) = gradient sum j.
@@ -678,8 +688,8 @@ int team_threads(const TeamChunkKernel<D, Loss, Indexed>& kernel) {
 }
 
 template <int D, class Loss, bool Indexed>
-[[gnu::always_inline, gnu::flatten]] inline void
-launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
+GRPO_FLATTENED inline void launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel,
+                                         index_t chunks) {
   if constexpr (D > 0 && (!kHostExecution || kTeamKernelOnHost)) {
     const TeamChunkKernel<D, Loss, Indexed> team_kernel{kernel};
     // Once per kernel type: team_size_max asks the CUDA runtime, not something for every step.
@@ -711,12 +721,12 @@ launch_chunks(const ChunkKernel<D, Loss, Indexed>& kernel, index_t chunks) {
 /// or in an ensemble, runs the very same machine code (the order of the kernels' SIMD
 /// reductions is the compiler's, and it follows the surrounding code).
 template <int D, class Loss>
-[[gnu::noinline]] void launch_one(const policies::PreferenceSplit& split,
-                                  const Kokkos::View<const double*, MemSpace>& theta,
-                                  const Kokkos::View<const index_t*, MemSpace>* rows,
-                                  const View1<index_t>& chunk_begin,
-                                  const View1<index_t>& chunk_end, const View2<double>& partial,
-                                  const Loss& loss, bool with_gradient, index_t chunks) {
+GRPO_NOINLINE void launch_one(const policies::PreferenceSplit& split,
+                              const Kokkos::View<const double*, MemSpace>& theta,
+                              const Kokkos::View<const index_t*, MemSpace>* rows,
+                              const View1<index_t>& chunk_begin, const View1<index_t>& chunk_end,
+                              const View2<double>& partial, const Loss& loss, bool with_gradient,
+                              index_t chunks) {
   const int dim = split.feature_dim;
   if (rows != nullptr) {
     ChunkKernel<D, Loss, true> k{split.z,     split.ref_logratio, theta,   *rows,
