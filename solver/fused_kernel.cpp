@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "core/fast_math_avx512.hpp"
 #include "core/kokkos_compat.hpp"
+#include "solver/dpo_lanes.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -148,7 +149,7 @@ struct ChunkKernel {
 #include <immintrin.h>
 #endif
 /// Eight doubles / floats: one AVX-512 register, two AVX2 or four SSE registers.
-using v8d = double __attribute__((vector_size(64)));
+using lanes::v8d;
 using v8f = float __attribute__((vector_size(32)));
 
 KOKKOS_INLINE_FUNCTION v8d load8(const float* p) {
@@ -180,105 +181,47 @@ KOKKOS_INLINE_FUNCTION v8d sum8x8(const v8d* a) {
          __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
-#if !defined(GRPO_HAVE_AVX512_MATH)
-using v8di = std::int64_t __attribute__((vector_size(64)));
-
-/// DpoLoss of eight lanes (lane l with beta[l]) by the operations of the scalar functor and of
-/// math::exp_nonpositive and math::log1p_unit, in the same order, on vectors: each lane's value
-/// and slope are bit for bit those of the scalar functor (the selects are exact, and the
-/// compiler fuses the same products and sums in both). Hosts without AVX-512.
-[[gnu::always_inline]] inline void dpo_lanes(const v8d& beta, const v8d& h, v8d& value,
-                                             v8d& slope) {
-  const v8d zero{};
-  const v8d one = zero + 1.0;
-  const v8d x = beta * h;
-  // math::exp_nonpositive(x >= 0 ? -x : x)
-  v8d a = x >= 0.0 ? -x : x;
-  a = a < -708.0 ? zero - 708.0 : (a > 0.0 ? zero : a);
-  constexpr double kLog2e = 1.4426950408889634074;
-  constexpr double kMagic = 6755399441055744.0;
-  const v8d shifted = a * kLog2e + kMagic;
-  const v8d n = shifted - kMagic;
-  constexpr double kLn2Hi = 6.93147180369123816490e-01;
-  constexpr double kLn2Lo = 1.90821492927058770002e-10;
-  const v8d r = (a - n * kLn2Hi) - n * kLn2Lo;
-  v8d p = zero + 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  std::int64_t magic_bits = 0;
-  std::memcpy(&magic_bits, &kMagic, sizeof magic_bits);
-  const v8di k = reinterpret_cast<v8di>(shifted) - magic_bits;
-  const v8di scale_bits = (k + 1023) << 52;
-  const v8d e = p * reinterpret_cast<v8d>(scale_bits);
-  // math::log1p_unit(e, inverse)
-  const v8d u = 1.0 + e;
-  const v8di halve = u > 1.4142135623730951;
-  const v8d m = halve ? 0.5 * u : u;
-  const v8d kk = halve ? one : zero;
-  const v8d reciprocal = 1.0 / (u * (m + 1.0));
-  const v8d inverse = (m + 1.0) * reciprocal;
-  const v8d correction = (e - (u - 1.0)) * inverse;
-  const v8d sv = (m - 1.0) * (u * reciprocal);
-  const v8d s2 = sv * sv;
-  v8d q = zero + 1.0 / 23.0;
-  q = q * s2 + 1.0 / 21.0;
-  q = q * s2 + 1.0 / 19.0;
-  q = q * s2 + 1.0 / 17.0;
-  q = q * s2 + 1.0 / 15.0;
-  q = q * s2 + 1.0 / 13.0;
-  q = q * s2 + 1.0 / 11.0;
-  q = q * s2 + 1.0 / 9.0;
-  q = q * s2 + 1.0 / 7.0;
-  q = q * s2 + 1.0 / 5.0;
-  q = q * s2 + 1.0 / 3.0;
-  const v8d log_m = 2.0 * sv + 2.0 * sv * s2 * q;
-  const v8d log_term = kk * kLn2Hi + (log_m + (kk * kLn2Lo + correction));
-  // DpoLoss
-  value = (x < 0.0 ? -x : zero) + log_term;
-  slope = -beta * (x >= 0.0 ? e : one) * inverse;
-}
-#endif
-
-/// The loss of eight margins at once (value and slope per lane). DPO uses the AVX-512 exp and
-/// log1p where the host has them (core/fast_math_avx512.hpp), otherwise the scalar functor lane
-/// by lane, which the compiler vectorizes; IPO is plain vector arithmetic.
-KOKKOS_INLINE_FUNCTION void loss_lanes(const DpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
+/// The loss of eight lanes, each with its own parameter (beta, or the IPO target): eight runs at
+/// one row (HostTileKernel) or eight rows of one run (loss_lanes), by the same operations, so a
+/// lane's bits do not depend on which. DPO: the AVX-512 exp and log1p of
+/// core/fast_math_avx512.hpp where the host has them, otherwise lanes::dpo (the scalar
+/// functor's bits, on vectors).
+KOKKOS_INLINE_FUNCTION void loss_runs(const DpoLoss& /*type*/, const v8d& beta, const v8d& h,
+                                      v8d& value, v8d& slope) {
 #if defined(GRPO_HAVE_AVX512_MATH)
   using math::avx512::kAll;
-  const auto x = reinterpret_cast<__m512d>(loss.m_beta * h);
-  // -|x|: the sign bit set.
+  const auto x = reinterpret_cast<__m512d>(beta * h);
   const __m512d negative_abs = _mm512_castsi512_pd(
       _mm512_or_si512(_mm512_castpd_si512(x), _mm512_castpd_si512(_mm512_set1_pd(-0.0))));
   const __m512d e = math::avx512::exp_nonpositive(negative_abs);
   __m512d inverse;
   const __m512d log_term = math::avx512::log1p_unit(e, inverse);
-  // value = max(-x, 0) + log1p(e); slope = -beta (x >= 0 ? e : 1) / (1 + e), as DpoLoss.
   value = reinterpret_cast<v8d>(
       _mm512_sub_pd(log_term, _mm512_maskz_min_pd(kAll, x, _mm512_setzero_pd())));
   const __mmask8 nonnegative = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ);
   const __m512d chosen = _mm512_mask_blend_pd(nonnegative, _mm512_set1_pd(1.0), e);
   slope = reinterpret_cast<v8d>(
-      _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(-loss.m_beta), chosen), inverse));
+      _mm512_mul_pd(_mm512_mul_pd(reinterpret_cast<__m512d>(-beta), chosen), inverse));
 #else
-  dpo_lanes(v8d{} + loss.m_beta, h, value, slope);
+  lanes::dpo(beta, h, value, slope);
 #endif
 }
 
-KOKKOS_INLINE_FUNCTION void loss_lanes(const IpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
-  const v8d r = h - loss.m_target;
+KOKKOS_INLINE_FUNCTION void loss_runs(const IpoLoss& /*type*/, const v8d& target, const v8d& h,
+                                      v8d& value, v8d& slope) {
+  const v8d r = h - target;
   value = r * r;
   slope = 2.0 * r;
+}
+
+/// The loss of eight margins of one run (value and slope per lane): loss_runs with the run's
+/// parameter in every lane.
+KOKKOS_INLINE_FUNCTION void loss_lanes(const DpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
+  loss_runs(loss, v8d{} + loss.m_beta, h, value, slope);
+}
+
+KOKKOS_INLINE_FUNCTION void loss_lanes(const IpoLoss& loss, const v8d& h, v8d& value, v8d& slope) {
+  loss_runs(loss, v8d{} + loss.m_target, h, value, slope);
 }
 
 /// The host kernel for D = 8, 16, 32, 64 with explicit 8-wide vectors (row-major features):
@@ -407,37 +350,6 @@ struct HostChunkKernel : ChunkKernel<D, Loss, Indexed> {
     }
   }
 };
-/// The loss of eight runs at one row: lane l is run l with its own parameter (beta or the IPO
-/// target), the operations of loss_lanes lane by lane, so each lane's bits are those of the
-/// run's own pass.
-KOKKOS_INLINE_FUNCTION void loss_runs(const DpoLoss& /*type*/, const v8d& beta, const v8d& h,
-                                      v8d& value, v8d& slope) {
-#if defined(GRPO_HAVE_AVX512_MATH)
-  using math::avx512::kAll;
-  const auto x = reinterpret_cast<__m512d>(beta * h);
-  const __m512d negative_abs = _mm512_castsi512_pd(
-      _mm512_or_si512(_mm512_castpd_si512(x), _mm512_castpd_si512(_mm512_set1_pd(-0.0))));
-  const __m512d e = math::avx512::exp_nonpositive(negative_abs);
-  __m512d inverse;
-  const __m512d log_term = math::avx512::log1p_unit(e, inverse);
-  value = reinterpret_cast<v8d>(
-      _mm512_sub_pd(log_term, _mm512_maskz_min_pd(kAll, x, _mm512_setzero_pd())));
-  const __mmask8 nonnegative = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GE_OQ);
-  const __m512d chosen = _mm512_mask_blend_pd(nonnegative, _mm512_set1_pd(1.0), e);
-  slope = reinterpret_cast<v8d>(
-      _mm512_mul_pd(_mm512_mul_pd(reinterpret_cast<__m512d>(-beta), chosen), inverse));
-#else
-  dpo_lanes(beta, h, value, slope);
-#endif
-}
-
-KOKKOS_INLINE_FUNCTION void loss_runs(const IpoLoss& /*type*/, const v8d& target, const v8d& h,
-                                      v8d& value, v8d& slope) {
-  const v8d r = h - target;
-  value = r * r;
-  slope = 2.0 * r;
-}
-
 /// Keeps the compiler from fusing the operation that made `v` with the one that uses it (a
 /// multiply and an add into an FMA): the tiles of eight runs round as the one-run code does.
 /// (Through memory: an eight-double vector is two registers without AVX-512.)
@@ -502,8 +414,8 @@ struct HostTileKernel {
       // same here (with D = 8 the compiler would fuse the first additions with the products;
       // with D >= 16 the lane sums come out of FMAs, which nothing fuses with).
       if constexpr (kVectors == 1) {
-        for (int l = 0; l < 8; ++l) {
-          opaque(acc[l]);
+        for (v8d& lane_sum : acc) {
+          opaque(lane_sum);
         }
       }
       const v8d h =

@@ -1,8 +1,12 @@
+#include "solver/dpo_lanes.hpp"
 #include "solver/losses.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 namespace {
 
@@ -82,3 +86,64 @@ TEST(Losses, NamesRoundTrip) {
 }
 
 } // namespace
+
+#if defined(GRPO_HAVE_DPO_LANES)
+// The vector mirror of the DPO functor (solver/dpo_lanes.hpp) gives every lane the scalar
+// functor's bits, from tiny to overflowing margins, on both sides of the halving in log1p.
+TEST(Losses, DpoLanesAreTheScalarFunctorBitForBit) {
+  using grpo::solver::lanes::v8d;
+  std::vector<double> margins{0.0,
+                              -0.0,
+                              1e-300,
+                              -1e-300,
+                              1e-8,
+                              -1e-8,
+                              0.3,
+                              -0.3,
+                              0.8813735870195430,
+                              -0.8813735870195430,
+                              1.0,
+                              -1.0,
+                              2.5,
+                              -2.5,
+                              30.0,
+                              -30.0,
+                              700.0,
+                              -700.0,
+                              710.0,
+                              -710.0,
+                              1e4,
+                              -1e4,
+                              1e300,
+                              -1e300};
+  for (int k = 0; k < 2000; ++k) { // a dense sweep of [-40, 40]
+    margins.push_back(-40.0 + 0.04 * k + 1e-3 * std::sin(k));
+  }
+  for (const double beta : {1e-3, 0.1, 1.0, 7.5}) {
+    for (std::size_t first = 0; first < margins.size(); first += 8) {
+      v8d h{};
+      v8d b{};
+      for (int l = 0; l < 8; ++l) {
+        h[l] = margins[std::min(first + l, margins.size() - 1)];
+        b[l] = beta * (1.0 + 0.25 * l); // a parameter per lane
+      }
+      v8d value;
+      v8d slope;
+      grpo::solver::lanes::dpo(b, h, value, slope);
+      for (int l = 0; l < 8; ++l) {
+        double want_value = 0.0;
+        double want_slope = 0.0;
+        grpo::solver::DpoLoss{b[l]}(h[l], want_value, want_slope);
+        const double got_value = value[l];
+        const double got_slope = slope[l];
+        EXPECT_EQ(std::memcmp(&got_value, &want_value, sizeof got_value), 0)
+            << "value at beta " << b[l] << ", h " << h[l] << ": " << got_value << " vs "
+            << want_value;
+        EXPECT_EQ(std::memcmp(&got_slope, &want_slope, sizeof got_slope), 0)
+            << "slope at beta " << b[l] << ", h " << h[l] << ": " << got_slope << " vs "
+            << want_slope;
+      }
+    }
+  }
+}
+#endif
