@@ -453,7 +453,6 @@ void MinimaxSolver::prepare_payload(const Combine& combine) {
   };
   const bool robust = rule == WeightRule::Robust;
   const bool two_phase = robust && m_config.exp_adaptive > 0; // eta_alpha needs the new H first
-  m_two_phase = two_phase;
   // The schedule scales eta_theta by lr_factor(t) and eta_alpha by alpha_factor() (exactly 1
   // without a schedule).
   m_eta_alpha = m_config.step_alpha * m_schedule.alpha_factor();

@@ -3,10 +3,10 @@
 // one update of the configured method. Every rank holds identical state: group loss sums and
 // gradients are combined with Allreduce, alpha is updated redundantly in the log domain.
 //
-// A step is made by MinimaxSolver::step_runs for any number of runs at once (an ensemble,
-// solver/ensemble.hpp): the full-batch passes of runs that share a split and a loss are one pass
-// over its features, and every run's values travel in one Allreduce. step() is that function for
-// a single run: one code path.
+// A step is made by MinimaxSolver::step_runs for any number of runs at once (an ensemble; its
+// training loop is solver::train_ensemble, solver/trainer.hpp): the full-batch passes of runs
+// that share a split and a loss are one pass over its features, and every run's values travel in
+// one Allreduce. step() is that function for a single run: one code path.
 #pragma once
 
 #include "core/communicator.hpp"
@@ -28,8 +28,6 @@
 namespace grpo::solver {
 
 /// What one update did (the "cur_*" quantities of ALGORITHM.md §6.1).
-class MinimaxSolver;
-
 struct StepReport {
   index_t iteration = 0;          ///< 0-based index of the update just made
   std::vector<double> batch_loss; ///< the group-loss estimate that drove alpha (NaN: absent)
@@ -199,7 +197,6 @@ private:
   std::vector<bool> m_active;
   std::vector<double> m_scale;
   std::vector<double> m_exponent;
-  bool m_two_phase = false;
   bool m_single_robust = false;
   double m_eta_alpha = 0.0;
   double m_lr_factor = 1.0;
