@@ -870,13 +870,10 @@ FusedLossGradient::HostSums FusedLossGradient::full(const policies::LogLinearPol
                                                     const policies::PreferenceSplit& split,
                                                     LossType loss, double beta,
                                                     bool with_gradient) {
-  std::vector<index_t> begin;
-  std::vector<index_t> end;
-  for (const auto& piece : split.pieces) {
-    begin.push_back(piece.local_begin);
-    end.push_back(piece.local_begin + piece.size());
-  }
-  return run_one(policy, split, loss, beta, with_gradient, nullptr, begin, end, true);
+  const auto params = policy.params();
+  m_one_param.assign(1, loss_parameter(loss, beta));
+  return full_runs(Thetas(params.data(), 1, params.extent(0)), m_one_param, split, loss,
+                   with_gradient);
 }
 
 FusedLossGradient::HostSums FusedLossGradient::full_runs(const Thetas& thetas,
